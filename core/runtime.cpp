@@ -1,0 +1,70 @@
+#include "core/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/log.h"
+
+namespace lrec {
+
+int set_threads(int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+CpuFeatures cpu_features() {
+  CpuFeatures f;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (f.model.empty() && line.rfind("model name", 0) == 0) f.model = line.substr(line.find(':') + 2);
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream flags(line.substr(line.find(':') + 1));
+    std::string flag;
+    while (flags >> flag) {
+      f.avx2 |= flag == "avx2";
+      f.avx512f |= flag == "avx512f";
+      f.avx512_bf16 |= flag == "avx512_bf16";
+      f.amx_bf16 |= flag == "amx_bf16";
+    }
+    break;
+  }
+  return f;
+}
+
+void log_startup(const std::string& program, const std::string& resolved_config_yaml,
+                 const std::vector<std::pair<std::string, std::string>>& extra) {
+  const CpuFeatures cpu = cpu_features();
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"program", program},
+      {"libtorch", TORCH_VERSION},
+      {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
+      {"nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
+                                    NLOHMANN_JSON_VERSION_PATCH)},
+      {"intra-op threads", std::to_string(at::get_num_threads())},
+      {"cpu", cpu.model},
+      {"isa", fmt::format("avx2={} avx512f={} avx512_bf16={} amx_bf16={}", cpu.avx2, cpu.avx512f, cpu.avx512_bf16,
+                          cpu.amx_bf16)},
+  };
+  rows.insert(rows.end(), extra.begin(), extra.end());
+  size_t width = 0;
+  for (const auto& [k, v] : rows) width = std::max(width, k.size());
+  std::string table = "\n";
+  for (const auto& [k, v] : rows) table += fmt::format("  {:<{}}  {}\n", k, width, v);
+  table += "  resolved config:\n";
+  std::istringstream config(resolved_config_yaml);
+  for (std::string line; std::getline(config, line);) table += "    " + line + "\n";
+  log::info("{}", table);
+  if (!cpu.avx512f && !cpu.amx_bf16) {
+    log::warn("this CPU has neither AVX-512 nor AMX: fp32 and bf16 matrix products will be slow.");
+  }
+}
+
+}  // namespace lrec

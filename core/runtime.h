@@ -1,0 +1,25 @@
+// Process-wide runtime settings: LibTorch threads, the CPU's instruction sets, the start-up table.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lrec {
+
+// Sets LibTorch's intra-op threads; 0 means all cores. Returns the count in effect. (LibTorch may
+// otherwise default to 1.)
+int set_threads(int threads);
+
+struct CpuFeatures {
+  bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
+  std::string model;
+};
+CpuFeatures cpu_features();
+
+// Logs a table of the program's settings, library versions, threads and ISA; warns when the CPU has
+// neither AVX-512 nor AMX (bf16 matrix products will be slow).
+void log_startup(const std::string& program, const std::string& resolved_config_yaml,
+                 const std::vector<std::pair<std::string, std::string>>& extra = {});
+
+}  // namespace lrec
