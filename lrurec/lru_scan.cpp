@@ -1,0 +1,172 @@
+#include "lrurec/lru_scan.h"
+
+#include <torch/autograd.h>
+
+#include <ATen/ATen.h>
+
+#include "core/build_config.h"
+#include "core/error.h"
+#include "lrurec/lru_scan_params.h"
+
+#if LREC_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace lrec::lrurec {
+
+namespace {
+
+void check_inputs(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask) {
+  if (u.dim() != 3 || u.size(2) % 2 != 0) fail("lru_scan: u must be [B, L, 2N], got {}", c10::str(u.sizes()));
+  if (lambda.dim() != 1 || lambda.size(0) != u.size(2)) {
+    fail("lru_scan: lambda must be [2N] = [{}], got {}", u.size(2), c10::str(lambda.sizes()));
+  }
+  if (mask.dim() != 2 || mask.size(0) != u.size(0) || mask.size(1) != u.size(1)) {
+    fail("lru_scan: mask must be [B, L] = [{}, {}], got {}", u.size(0), u.size(1), c10::str(mask.sizes()));
+  }
+  if (u.scalar_type() != at::kFloat && u.scalar_type() != at::kDouble) {
+    fail("lru_scan: u must be float32 or float64, got {}", c10::toString(u.scalar_type()));
+  }
+  if (lambda.scalar_type() != u.scalar_type()) fail("lru_scan: lambda and u must have the same dtype");
+  if (lambda.device() != u.device() || mask.device() != u.device()) {
+    fail("lru_scan: u, lambda and mask must be on the same device");
+  }
+}
+
+// Complex view helpers for the reference kernels.
+at::Tensor to_complex(const at::Tensor& split) {  // [..., 2N] -> complex [..., N]
+  const int64_t n = split.size(-1) / 2;
+  return at::complex(split.narrow(-1, 0, n), split.narrow(-1, n, n));
+}
+at::Tensor to_split(const at::Tensor& complex) { return at::cat({at::real(complex), at::imag(complex)}, -1); }
+
+at::Tensor scan_sequential(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask) {
+  const at::Tensor uc = to_complex(u);            // [B, L, N]
+  const at::Tensor lam = to_complex(lambda);      // [N]
+  const at::Tensor m = mask.to(uc.dtype()).unsqueeze(-1);  // [B, L, 1]
+  std::vector<at::Tensor> hs;
+  at::Tensor h = uc.select(1, 0);
+  hs.push_back(h);
+  for (int64_t t = 1; t < uc.size(1); ++t) {
+    h = lam * (m.select(1, t - 1) * h) + uc.select(1, t);
+    hs.push_back(h);
+  }
+  return to_split(at::stack(hs, 1));
+}
+
+// The official LRURec parallel scan: left-pad to a power of two, then log2(L) levels; at level i blocks of
+// l = 2^i positions add λ^{1..l/2} times the last state of their first half to their second half, the carry
+// masked by the token mask at that position. Powers of λ are built by repeated multiplication, as there.
+at::Tensor scan_log_depth(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask) {
+  const int64_t B = u.size(0), L = u.size(1);
+  int64_t levels = 0;
+  while ((int64_t{1} << levels) < L) ++levels;
+  const int64_t padded = int64_t{1} << levels;
+  at::Tensor h = to_complex(at::constant_pad_nd(u, {0, 0, padded - L, 0}));  // [B, P, N]
+  const at::Tensor m = at::constant_pad_nd(mask.to(u.dtype()), {padded - L, 0});  // [B, P]
+  const int64_t N = h.size(2);
+  at::Tensor lam = to_complex(lambda).unsqueeze(0);  // [1, N]: λ^1
+  for (int64_t i = 1; i <= levels; ++i) {
+    const int64_t l = int64_t{1} << i;
+    h = h.reshape({B * padded / l, l, N});
+    const at::Tensor mi = m.reshape({B * padded / l, l});
+    const at::Tensor h1 = h.narrow(1, 0, l / 2), h2 = h.narrow(1, l / 2, l / 2);
+    if (i > 1) lam = at::cat({lam, lam * lam.narrow(0, lam.size(0) - 1, 1)}, 0);  // [l/2, N]: λ^1..λ^{l/2}
+    const at::Tensor carry = h1.narrow(1, l / 2 - 1, 1) * mi.narrow(1, l / 2 - 1, 1).unsqueeze(-1);
+    h = at::cat({h1, h2 + lam * carry}, 1);
+  }
+  return to_split(h.reshape({B, padded, N}).narrow(1, padded - L, L));
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+class FusedScan : public torch::autograd::Function<FusedScan> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u_in, const at::Tensor& lambda_in,
+                            const at::Tensor& mask_in) {
+    const at::Tensor u = u_in.contiguous(), lambda = lambda_in.contiguous();
+    const at::Tensor mask = mask_in.to(at::kByte).contiguous();
+    at::Tensor h = at::empty_like(u);
+    AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "lru_scan_forward", [&] {
+      ScanForwardParams<scalar_t> p;
+      p.batch = u.size(0);
+      p.length = u.size(1);
+      p.state = u.size(2) / 2;
+      p.u = u.data_ptr<scalar_t>();
+      p.lambda = lambda.data_ptr<scalar_t>();
+      p.mask = mask.data_ptr<uint8_t>();
+      p.h = h.data_ptr<scalar_t>();
+      run_forward(p, u.device());
+    });
+    ctx->save_for_backward({h, lambda, mask});
+    return h;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& h = saved[0];
+    const at::Tensor& lambda = saved[1];
+    const at::Tensor& mask = saved[2];
+    const at::Tensor grad_h = grad_outputs[0].contiguous();
+    at::Tensor grad_u = at::empty_like(h);
+    at::Tensor grad_lambda_rows = at::empty({h.size(0), h.size(2)}, h.options());  // [B, 2N]
+    AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lru_scan_backward", [&] {
+      ScanBackwardParams<scalar_t> p;
+      p.batch = h.size(0);
+      p.length = h.size(1);
+      p.state = h.size(2) / 2;
+      p.grad_h = grad_h.data_ptr<scalar_t>();
+      p.h = h.data_ptr<scalar_t>();
+      p.lambda = lambda.data_ptr<scalar_t>();
+      p.mask = mask.data_ptr<uint8_t>();
+      p.grad_u = grad_u.data_ptr<scalar_t>();
+      p.grad_lambda = grad_lambda_rows.data_ptr<scalar_t>();
+      run_backward(p, h.device());
+    });
+    return {grad_u, grad_lambda_rows.sum(0), at::Tensor()};
+  }
+
+ private:
+  template <class T>
+  static void run_forward(const ScanForwardParams<T>& p, const at::Device& device) {
+    if (device.is_cpu()) return scan_forward_cpu(p);
+#if LREC_WITH_CUDA
+    if (device.is_cuda()) return scan_forward_cuda(p, at::cuda::getCurrentCUDAStream().stream());
+#endif
+    fail("lru_scan: no fused kernel for device {} in this build (CUDA kernels: {})", device.str(), kHasCuda);
+  }
+  template <class T>
+  static void run_backward(const ScanBackwardParams<T>& p, const at::Device& device) {
+    if (device.is_cpu()) return scan_backward_cpu(p);
+#if LREC_WITH_CUDA
+    if (device.is_cuda()) return scan_backward_cuda(p, at::cuda::getCurrentCUDAStream().stream());
+#endif
+    fail("lru_scan: no fused kernel for device {} in this build (CUDA kernels: {})", device.str(), kHasCuda);
+  }
+  static constexpr bool kHasCuda = LREC_WITH_CUDA;
+};
+
+}  // namespace
+
+ScanKernel parse_scan_kernel(const std::string& name) {
+  if (name == "fused") return ScanKernel::kFused;
+  if (name == "log_depth") return ScanKernel::kLogDepth;
+  if (name == "sequential") return ScanKernel::kSequential;
+  fail("unknown scan kernel '{}': use fused, log_depth or sequential", name);
+}
+
+at::Tensor lru_scan(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask, ScanKernel kernel) {
+  check_inputs(u, lambda, mask);
+  switch (kernel) {
+    case ScanKernel::kFused:
+      return FusedScan::apply(u, lambda, mask);
+    case ScanKernel::kLogDepth:
+      return scan_log_depth(u, lambda, mask);
+    case ScanKernel::kSequential:
+      return scan_sequential(u, lambda, mask);
+  }
+  fail("internal: unhandled scan kernel");
+}
+
+}  // namespace lrec::lrurec

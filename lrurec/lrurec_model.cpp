@@ -1,0 +1,76 @@
+#include "lrurec/lrurec_model.h"
+
+#include <ATen/ATen.h>
+
+#include "lrurec/init.h"
+
+namespace lrec::lrurec {
+
+LruBlockImpl::LruBlockImpl(const ModelConfig& cfg, ScanKernel kernel) {
+  lru_layer = register_module("lru_layer", LruLayer(cfg.hidden, cfg.attn_dropout, kernel));
+  feed_forward = register_module("feed_forward", FeedForward(cfg.hidden, cfg.dropout));
+}
+
+LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items) : num_items_(num_items) {
+  const ScanKernel kernel = parse_scan_kernel(cfg.scan);
+  token = register_module("token", torch::nn::Embedding(num_items + 1, cfg.hidden));
+  truncated_normal_(token->weight);
+  embed_dropout = register_module("embed_dropout", torch::nn::Dropout(cfg.dropout));
+  layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.hidden}).eps(1e-5)));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.blocks; ++i) blocks->push_back(LruBlock(cfg, kernel));
+  bias = register_parameter("bias", at::empty({num_items + 1}));
+  truncated_normal_(bias);
+}
+
+at::Tensor LRURecImpl::forward(const at::Tensor& tokens) {
+  const at::Tensor mask = tokens > 0;                       // [B, L]
+  at::Tensor x = layer_norm(embed_dropout(token(tokens)));  // [B, L, d]
+  for (const auto& module : *blocks) {
+    auto* block = module->as<LruBlockImpl>();
+    x = block->feed_forward(block->lru_layer(x, mask));
+  }
+  return x;
+}
+
+at::Tensor LRURecImpl::scores(const at::Tensor& hidden) const { return at::linear(hidden, token->weight, bias); }
+
+at::Tensor LRURecImpl::loss(const at::Tensor& hidden, const at::Tensor& labels) const {
+  // Only labelled positions enter the softmax: the same mean as cross_entropy(ignore_index=0) over all
+  // positions, without computing scores for padding.
+  const at::Tensor flat_labels = labels.reshape({-1});
+  const at::Tensor rows = flat_labels.nonzero().squeeze(1);
+  const at::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows);  // [P, d]
+  return at::cross_entropy_loss(scores(h), flat_labels.index_select(0, rows));
+}
+
+std::vector<at::Tensor> LRURecImpl::initial_state(int64_t batch) const {
+  std::vector<at::Tensor> state;
+  for (const auto& module : *blocks) {
+    const auto* block = module->as<LruBlockImpl>();
+    state.push_back(at::zeros({batch, 2 * block->lru_layer->state_size()}, token->weight.options()));
+  }
+  return state;
+}
+
+at::Tensor LRURecImpl::step(std::vector<at::Tensor>& state, const at::Tensor& items) {
+  at::Tensor x = layer_norm(embed_dropout(token(items)));  // [B, d]
+  size_t i = 0;
+  for (const auto& module : *blocks) {
+    auto* block = module->as<LruBlockImpl>();
+    auto [y, h] = block->lru_layer->step(x, state[i]);
+    state[i++] = h;
+    x = block->feed_forward(y);
+  }
+  return scores(x);
+}
+
+void LRURecImpl::set_scan_kernel(ScanKernel kernel) {
+  for (const auto& module : *blocks) module->as<LruBlockImpl>()->lru_layer->set_scan_kernel(kernel);
+}
+
+bool is_no_decay(const std::string& name) {
+  return name.find("bias") != std::string::npos || name.find("layer_norm") != std::string::npos;
+}
+
+}  // namespace lrec::lrurec
