@@ -38,6 +38,15 @@ void ProgressBar::finish() {
   draw(true);
 }
 
+void ProgressBar::restart(int64_t total) {
+  finish();
+  total_ = total;
+  done_ = 0;
+  status_.clear();
+  finished_ = false;
+  start_ = last_draw_ = std::chrono::steady_clock::now();
+}
+
 void ProgressBar::draw(bool final) {
   last_draw_ = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(last_draw_ - start_).count();

@@ -12,9 +12,13 @@ class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total, double plain_every_seconds = 30.0);
   ~ProgressBar();  // finishes the line
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
   // Advances by `n` units; `status` is shown after the counts (e.g. "loss 3.21").
   void update(int64_t n = 1, const std::string& status = "");
   void finish();
+  // Starts over for `total` more units (e.g. the next validation interval).
+  void restart(int64_t total);
 
  private:
   void draw(bool final);
