@@ -6,6 +6,7 @@
 // 3,416 items) and at LlamaRec's ml-latest-small shape (B 16, L 200, 3,650 items).
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
@@ -26,8 +27,10 @@ struct BenchConfig {
   int steps = 10;
   int threads = 0;
   bool python = true;
+  std::string trace;  // write a chrome trace of one ML-1M-shaped step here
   template <class V>
   void visit(V& v) {
+    v("trace", trace);
     v("steps", steps);
     v("threads", threads);
     v("python", python);
@@ -66,7 +69,7 @@ double scan_seconds(lrurec::ScanKernel kernel, int steps) {
 }
 
 // Seconds per training step; also prints where the time goes (forward, loss, backward, clip + AdamW).
-double step_seconds(int64_t B, int64_t L, int64_t items, int steps) {
+double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::string& trace = "") {
   at::manual_seed(0);
   lrurec::LRURec model(lrurec::ModelConfig{}, items);
   model->train();
@@ -87,6 +90,11 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps) {
     return s;
   };
   int calls = 0;
+  if (!trace.empty()) {
+    torch::autograd::profiler::RecordProfile guard(trace);
+    optimizer.zero_grad();
+    model->loss(model->forward(tokens), labels).backward();
+  }
   const double total = seconds_per_call(steps, [&] {
     auto t = clock::now();
     optimizer.zero_grad();
@@ -142,7 +150,7 @@ int main(int argc, char** argv) {
     log_startup("bench_lrurec", config::to_yaml(cfg));
     const double fused = scan_seconds(lrurec::ScanKernel::kFused, cfg.steps);
     const double log_depth = scan_seconds(lrurec::ScanKernel::kLogDepth, cfg.steps);
-    const double ml1m = step_seconds(128, 200, 3416, cfg.steps);
+    const double ml1m = step_seconds(128, 200, 3416, cfg.steps, cfg.trace);
     const double small = step_seconds(16, 200, 3650, cfg.steps);
     const auto ref = cfg.python ? python_reference(cfg.steps, threads) : std::map<std::string, double>{};
     const std::string header = fmt::format("measure (threads = {})", threads);

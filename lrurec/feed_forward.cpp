@@ -10,7 +10,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, double dropout_p) {
   w_1 = register_module("w_1", torch::nn::Linear(d_model, 4 * d_model));
   w_2 = register_module("w_2", torch::nn::Linear(4 * d_model, d_model));
   for (at::Tensor* p : {&w_1->weight, &w_1->bias, &w_2->weight, &w_2->bias}) truncated_normal_(*p);
-  dropout = register_module("dropout", torch::nn::Dropout(dropout_p));
+  dropout = register_module("dropout", lrec::Dropout(dropout_p));
   layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model}).eps(1e-5)));
 }
 

@@ -3,9 +3,10 @@
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
+
+#include "core/dropout.h"
 
 namespace lrec::lrurec {
 
@@ -15,7 +16,7 @@ class FeedForwardImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);  // [..., d] -> [..., d]
 
   torch::nn::Linear w_1{nullptr}, w_2{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  lrec::Dropout dropout{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
 };
 TORCH_MODULE(FeedForward);

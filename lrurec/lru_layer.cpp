@@ -34,7 +34,7 @@ LruLayerImpl::LruLayerImpl(int64_t d_model, double dropout_p, ScanKernel kernel,
                         &out_weight_imag, &out_bias}) {
     truncated_normal_(*p);
   }
-  dropout = register_module("dropout", torch::nn::Dropout(dropout_p));
+  dropout = register_module("dropout", lrec::Dropout(dropout_p));
   layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
 }
 

@@ -9,8 +9,9 @@
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/normalization.h>
+
+#include "core/dropout.h"
 
 #include "lrurec/lru_scan.h"
 
@@ -38,7 +39,7 @@ class LruLayerImpl : public torch::nn::Module {
   at::Tensor in_bias_real, in_bias_imag;         // b: [N]
   at::Tensor out_weight_real, out_weight_imag;   // C: [d, N]
   at::Tensor out_bias;                           // Re(c): [d]
-  torch::nn::Dropout dropout{nullptr};
+  lrec::Dropout dropout{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
 
  private:

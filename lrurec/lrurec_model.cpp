@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "lrurec/init.h"
+#include "lrurec/linear_cross_entropy.h"
 
 namespace lrec::lrurec {
 
@@ -15,7 +16,7 @@ LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items) : num_items_(n
   const ScanKernel kernel = parse_scan_kernel(cfg.scan);
   token = register_module("token", torch::nn::Embedding(num_items + 1, cfg.hidden));
   truncated_normal_(token->weight);
-  embed_dropout = register_module("embed_dropout", torch::nn::Dropout(cfg.dropout));
+  embed_dropout = register_module("embed_dropout", lrec::Dropout(cfg.dropout));
   layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.hidden}).eps(1e-5)));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.blocks; ++i) blocks->push_back(LruBlock(cfg, kernel));
@@ -41,7 +42,7 @@ at::Tensor LRURecImpl::loss(const at::Tensor& hidden, const at::Tensor& labels) 
   const at::Tensor flat_labels = labels.reshape({-1});
   const at::Tensor rows = flat_labels.nonzero().squeeze(1);
   const at::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows);  // [P, d]
-  return at::cross_entropy_loss(scores(h), flat_labels.index_select(0, rows));
+  return linear_cross_entropy(h, token->weight, bias, flat_labels.index_select(0, rows));
 }
 
 std::vector<at::Tensor> LRURecImpl::initial_state(int64_t batch) const {

@@ -61,7 +61,7 @@ class LRURecImpl : public torch::nn::Module {
   int64_t num_items() const { return num_items_; }
 
   torch::nn::Embedding token{nullptr};
-  torch::nn::Dropout embed_dropout{nullptr};
+  lrec::Dropout embed_dropout{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   at::Tensor bias;  // [num_items + 1]

@@ -144,7 +144,6 @@ class Recipe {
     const double elapsed_before = state_.elapsed_s;
     const auto elapsed = [&] { return elapsed_before + seconds_since(start); };
     if (state_.step == 0 && !cfg_.resume) stop_ = validate(val_log, elapsed());
-    install_interrupt_handler();
     ProgressBar bar("train", cfg_.train.val_iterations);
     double loss_sum = 0;
     int64_t loss_count = 0;
@@ -375,6 +374,7 @@ int main(int argc, char** argv) {
       std::printf("usage: %s\n\nkeys and defaults:\n%s", kUsage, config::to_yaml(RunConfig{}).c_str());
       return 0;
     }
+    install_interrupt_handler();
     Recipe recipe(config::load<RunConfig>(cli));
     recipe.setup();
     if (!recipe.train()) return kInterruptedExitCode;

@@ -1,0 +1,16 @@
+// Mean cross-entropy of a linear head, fused and chunked:
+//   loss = mean_i [ logsumexp_v(x_i · W_v + b_v) − (x_i · W_{y_i} + b_{y_i}) ]
+// The [rows, V] logits are never materialized whole: rows are processed in chunks that stay in cache, and
+// the gradients (softmax − one-hot) are folded into dL/dx, dL/dW and dL/db chunk by chunk during the
+// forward pass, so backward only scales them. Equals at::cross_entropy_loss(at::linear(x, W, b), y).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace lrec::lrurec {
+
+// x [P, d], weight [V, d], bias [V], targets [P] (int64 in [0, V)) -> scalar loss.
+at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& targets, int64_t chunk_rows = 256);
+
+}  // namespace lrec::lrurec

@@ -1,0 +1,48 @@
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "lrurec/linear_cross_entropy.h"
+
+namespace lrec::lrurec {
+namespace {
+
+double max_relative_error(const at::Tensor& got, const at::Tensor& want) {
+  return (got - want).abs().max().item<double>() / want.abs().max().item<double>();
+}
+
+TEST(LinearCrossEntropy, MatchesUnfusedLossAndGradients) {
+  at::manual_seed(0);
+  for (int64_t chunk : {1, 7, 64, 1000}) {  // chunks that do and do not divide the row count
+    const at::Tensor x0 = at::randn({50, 16}), w0 = at::randn({33, 16}) * 0.3, b0 = at::randn({33}) * 0.1;
+    const at::Tensor y = at::randint(0, 33, {50}, at::kLong);
+    at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    const at::Tensor fused = linear_cross_entropy(x, w, b, y, chunk);
+    (fused * 2.5).backward();  // a non-unit upstream gradient
+    at::Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(), br = b0.clone().requires_grad_();
+    const at::Tensor reference = at::cross_entropy_loss(at::linear(xr, wr, br), y);
+    (reference * 2.5).backward();
+    EXPECT_NEAR(fused.item<double>(), reference.item<double>(), 1e-5 * reference.item<double>()) << chunk;
+    EXPECT_LT(max_relative_error(x.grad(), xr.grad()), 1e-5) << chunk;
+    EXPECT_LT(max_relative_error(w.grad(), wr.grad()), 1e-5) << chunk;
+    EXPECT_LT(max_relative_error(b.grad(), br.grad()), 1e-5) << chunk;
+  }
+}
+
+TEST(LinearCrossEntropy, WithoutGradientsGivesTheSameLoss) {
+  at::manual_seed(1);
+  const at::Tensor x = at::randn({20, 8}), w = at::randn({9, 8}), b = at::randn({9});
+  const at::Tensor y = at::randint(0, 9, {20}, at::kLong);
+  EXPECT_NEAR(linear_cross_entropy(x, w, b, y, 3).item<double>(),
+              at::cross_entropy_loss(at::linear(x, w, b), y).item<double>(), 1e-5);
+}
+
+TEST(LinearCrossEntropy, BadShapesAreRefused) {
+  EXPECT_THROW(linear_cross_entropy(at::zeros({4, 3}), at::zeros({5, 2}), at::zeros({5}), at::zeros({4}, at::kLong)),
+               std::runtime_error);
+  EXPECT_THROW(linear_cross_entropy(at::zeros({0, 3}), at::zeros({5, 3}), at::zeros({5}), at::zeros({0}, at::kLong)),
+               std::runtime_error);
+}
+
+}  // namespace
+}  // namespace lrec::lrurec

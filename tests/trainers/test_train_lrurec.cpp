@@ -1,0 +1,125 @@
+// train_lrurec end to end on a small synthetic dataset: resume continues the same run, Ctrl-C saves and
+// exits cleanly, bad input is refused with a clear message.
+#include <gtest/gtest.h>
+
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "tests/common/run_program.h"
+#include "tests/common/test_util.h"
+
+namespace lrec {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_program;
+using testing::TempDir;
+
+const std::string kProgram = std::string(LREC_BINARY_DIR) + "/trainers/train_lrurec";
+
+std::vector<std::string> small_run(const fs::path& out, int max_steps) {
+  return {"output_dir=" + out.string(),
+          "dataset.format=synthetic",
+          "dataset.cache_dir=",
+          "dataset.synthetic.num_users=120",
+          "dataset.synthetic.num_items=80",
+          "dataset.synthetic.min_length=8",
+          "dataset.synthetic.max_length=20",
+          "model.hidden=16",
+          "train.batch_size=8",
+          "train.eval_batch_size=64",
+          "train.max_len=16",
+          "train.val_iterations=6",
+          "train.patience=100",
+          "train.log_every=1",
+          "train.max_steps=" + std::to_string(max_steps),
+          "threads=1"};
+}
+
+// (step, loss) of every line of train.jsonl.
+std::vector<std::pair<int64_t, double>> losses(const fs::path& out) {
+  std::vector<std::pair<int64_t, double>> rows;
+  std::ifstream in(out / "train.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    rows.emplace_back(j.at("step").get<int64_t>(), j.at("loss").get<double>());
+  }
+  return rows;
+}
+
+TEST(TrainLrurec, ResumeContinuesTheSameRun) {
+  TempDir dir;
+  const auto straight = run_program(kProgram, small_run(dir / "straight", 24), dir / "straight.log");
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const auto first = run_program(kProgram, small_run(dir / "resumed", 12), dir / "first.log");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  auto args = small_run(dir / "resumed", 24);
+  args.push_back("--resume");
+  const auto second = run_program(kProgram, args, dir / "second.log");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
+
+  const auto want = losses(dir / "straight"), got = losses(dir / "resumed");
+  ASSERT_EQ(want.size(), 24u);
+  ASSERT_EQ(got.size(), 24u);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first);
+    EXPECT_EQ(got[i].second, want[i].second) << "loss differs at step " << want[i].first;
+  }
+  // Both runs exported candidates and test metrics.
+  EXPECT_TRUE(fs::exists(dir / "resumed" / "candidates.safetensors"));
+  EXPECT_EQ(read_file(dir / "straight" / "test_metrics.json").size() > 0, true);
+}
+
+TEST(TrainLrurec, CtrlCSavesACheckpointAndExitsCleanly) {
+  TempDir dir;
+  bool signalled = false;
+  const auto result = run_program(kProgram, small_run(dir / "run", 1'000'000), dir / "run.log", [&](pid_t pid) {
+    // Interrupt once training is under way (the first validation checkpoint exists).
+    if (!signalled && fs::exists(dir / "run" / "checkpoints")) {
+      ::kill(pid, SIGINT);
+      signalled = true;
+    }
+  });
+  ASSERT_TRUE(signalled) << result.output;
+  EXPECT_EQ(result.exit_code, 130) << result.output;
+  EXPECT_NE(result.output.find("continue with --resume"), std::string::npos) << result.output;
+  // The interrupted run resumes from its newest checkpoint.
+  auto args = small_run(dir / "run", 1);
+  args.push_back("--resume");
+  const auto resumed = run_program(kProgram, args, dir / "resume.log");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+}
+
+TEST(TrainLrurec, RefusesToOverwriteAnEarlierRunAndCorruptCheckpoints) {
+  TempDir dir;
+  ASSERT_EQ(run_program(kProgram, small_run(dir / "run", 6), dir / "a.log").exit_code, 0);
+  const auto again = run_program(kProgram, small_run(dir / "run", 6), dir / "b.log");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("already holds checkpoints"), std::string::npos) << again.output;
+
+  fs::path checkpoint;
+  for (const auto& e : fs::directory_iterator(dir / "run" / "checkpoints")) checkpoint = e.path();
+  write_file_atomic(checkpoint / "model.safetensors", "garbage");
+  auto args = small_run(dir / "run", 12);
+  args.push_back("--resume");
+  const auto corrupt = run_program(kProgram, args, dir / "c.log");
+  EXPECT_EQ(corrupt.exit_code, 1);
+  EXPECT_NE(corrupt.output.find("is corrupt"), std::string::npos) << corrupt.output;
+}
+
+TEST(TrainLrurec, BadConfigNamesTheKey) {
+  TempDir dir;
+  auto args = small_run(dir / "run", 6);
+  args.push_back("train.lrr=0.1");
+  const auto result = run_program(kProgram, args, dir / "log");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find("unknown config key 'train.lrr'. Did you mean 'train.lr'?"), std::string::npos)
+      << result.output;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
+}  // namespace
+}  // namespace lrec
