@@ -69,9 +69,12 @@ double scan_seconds(lrurec::ScanKernel kernel, int steps) {
 }
 
 // Seconds per training step; also prints where the time goes (forward, loss, backward, clip + AdamW).
-double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::string& trace = "") {
+double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::string& head_precision,
+                    const std::string& trace = "") {
   at::manual_seed(0);
-  lrurec::LRURec model(lrurec::ModelConfig{}, items);
+  lrurec::ModelConfig model_cfg;
+  model_cfg.head_precision = head_precision;
+  lrurec::LRURec model(model_cfg, items);
   model->train();
   std::vector<at::Tensor> decay, no_decay;
   for (const auto& p : model->named_parameters()) (lrurec::is_no_decay(p.key()) ? no_decay : decay).push_back(p.value());
@@ -109,8 +112,8 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::s
     phase[3] += lap(t);
     ++calls;
   });
-  std::printf("  B %ld L %ld items %ld: forward %.4f s, loss %.4f s, backward %.4f s, clip+AdamW %.4f s\n", B, L, items,
-              phase[0] / calls, phase[1] / calls, phase[2] / calls, phase[3] / calls);
+  std::printf("  B %ld L %ld items %ld head %s: forward %.4f s, loss %.4f s, backward %.4f s, clip+AdamW %.4f s\n", B, L, items,
+              head_precision.c_str(), phase[0] / calls, phase[1] / calls, phase[2] / calls, phase[3] / calls);
   return total;
 }
 
@@ -150,8 +153,10 @@ int main(int argc, char** argv) {
     log_startup("bench_lrurec", config::to_yaml(cfg));
     const double fused = scan_seconds(lrurec::ScanKernel::kFused, cfg.steps);
     const double log_depth = scan_seconds(lrurec::ScanKernel::kLogDepth, cfg.steps);
-    const double ml1m = step_seconds(128, 200, 3416, cfg.steps, cfg.trace);
-    const double small = step_seconds(16, 200, 3650, cfg.steps);
+    const double ml1m = step_seconds(128, 200, 3416, cfg.steps, "float32", cfg.trace);
+    const double small = step_seconds(16, 200, 3650, cfg.steps, "float32");
+    const double ml1m_bf16 = step_seconds(128, 200, 3416, cfg.steps, "bfloat16");
+    const double small_bf16 = step_seconds(16, 200, 3650, cfg.steps, "bfloat16");
     const auto ref = cfg.python ? python_reference(cfg.steps, threads) : std::map<std::string, double>{};
     const std::string header = fmt::format("measure (threads = {})", threads);
     std::printf("\n%-44s %12s %12s %9s\n", header.c_str(), "C++", "Python eager", "speed-up");
@@ -160,6 +165,8 @@ int main(int argc, char** argv) {
     print_row("scan fwd+bwd: official log-depth, Python", log_depth, ref, "scan_log_depth");
     print_row("train step ML-1M shape (B128 L200 3416)", ml1m, ref, "step_ml1m");
     print_row("train step ml-latest-small (B16 L200 3650)", small, ref, "step_small");
+    print_row("  same, bf16 head (model.head_precision)", small_bf16, ref, "step_small");
+    print_row("train step ML-1M shape, bf16 head", ml1m_bf16, ref, "step_ml1m");
   } catch (const std::exception& e) {
     log::error("{}", e.what());
     return 1;

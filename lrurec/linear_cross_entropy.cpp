@@ -100,7 +100,8 @@ using torch::autograd::tensor_list;
 class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
-                            const at::Tensor& bias, const at::Tensor& targets, int64_t chunk_rows) {
+                            const at::Tensor& bias, const at::Tensor& targets, bool bf16_matmul,
+                            int64_t chunk_rows) {
     const int64_t P = x.size(0);
     const bool need_grad = ctx != nullptr;
     at::Tensor grad_x, grad_w, grad_b;
@@ -110,17 +111,24 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
       grad_b = at::zeros_like(bias);
     }
     const at::Tensor y = targets.to(at::kLong).contiguous();
+    const at::ScalarType mm_dtype = bf16_matmul ? at::kBFloat16 : at::kFloat;
+    const at::Tensor w = weight.to(mm_dtype);  // [V, d]
     double loss_sum = 0;
     for (int64_t begin = 0; begin < P; begin += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, P - begin);
-      const at::Tensor xc = x.narrow(0, begin, rows);                    // [c, d]
-      at::Tensor logits = at::addmm(bias, xc, weight.t()).contiguous();  // [c, V]
+      const at::Tensor xc = x.narrow(0, begin, rows).to(mm_dtype);                       // [c, d]
+      at::Tensor logits = at::mm(xc, w.t()).to(at::kFloat).add_(bias).contiguous();     // [c, V]
       loss_sum += softmax_cross_entropy_rows(logits.data_ptr<float>(), rows, logits.size(1),
                                              y.data_ptr<int64_t>() + begin, 1.0f / static_cast<float>(P));
       if (!need_grad) continue;
       const at::Tensor& g = logits;  // now d mean / d logits
-      grad_x.narrow(0, begin, rows).copy_(at::mm(g, weight));
-      grad_w.addmm_(g.t(), xc);
+      const at::Tensor gm = g.to(mm_dtype);
+      grad_x.narrow(0, begin, rows).copy_(at::mm(gm, w));
+      if (bf16_matmul) {
+        grad_w.add_(at::mm(gm.t(), xc));
+      } else {
+        grad_w.addmm_(gm.t(), xc);
+      }
       grad_b.add_(g.sum(0));
     }
     if (need_grad) ctx->save_for_backward({grad_x, grad_w, grad_b});
@@ -130,14 +138,14 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& g = grad_outputs[0];
-    return {saved[0] * g, saved[1] * g, saved[2] * g, at::Tensor(), at::Tensor()};
+    return {saved[0] * g, saved[1] * g, saved[2] * g, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
 at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                const at::Tensor& targets, int64_t chunk_rows) {
+                                const at::Tensor& targets, bool bf16_matmul, int64_t chunk_rows) {
   if (x.dim() != 2 || weight.dim() != 2 || x.size(1) != weight.size(1) || bias.dim() != 1 ||
       bias.size(0) != weight.size(0) || targets.dim() != 1 || targets.size(0) != x.size(0)) {
     fail("linear_cross_entropy: expected x [P, d], weight [V, d], bias [V], targets [P]; got {}, {}, {}, {}",
@@ -150,9 +158,9 @@ at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, c
   const bool needs_grad = c10::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
   if (!needs_grad) {
     c10::NoGradGuard no_grad;
-    return LinearCrossEntropy::forward(nullptr, x, weight, bias, targets, chunk_rows);
+    return LinearCrossEntropy::forward(nullptr, x, weight, bias, targets, bf16_matmul, chunk_rows);
   }
-  return LinearCrossEntropy::apply(x, weight, bias, targets, chunk_rows);
+  return LinearCrossEntropy::apply(x, weight, bias, targets, bf16_matmul, chunk_rows);
 }
 
 }  // namespace lrec::lrurec

@@ -12,7 +12,8 @@ LruBlockImpl::LruBlockImpl(const ModelConfig& cfg, ScanKernel kernel) {
   feed_forward = register_module("feed_forward", FeedForward(cfg.hidden, cfg.dropout));
 }
 
-LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items) : num_items_(num_items) {
+LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items)
+    : num_items_(num_items), bf16_head_(cfg.head_precision == "bfloat16") {
   const ScanKernel kernel = parse_scan_kernel(cfg.scan);
   token = register_module("token", torch::nn::Embedding(num_items + 1, cfg.hidden));
   truncated_normal_(token->weight);
@@ -42,7 +43,7 @@ at::Tensor LRURecImpl::loss(const at::Tensor& hidden, const at::Tensor& labels) 
   const at::Tensor flat_labels = labels.reshape({-1});
   const at::Tensor rows = flat_labels.nonzero().squeeze(1);
   const at::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows);  // [P, d]
-  return linear_cross_entropy(h, token->weight, bias, flat_labels.index_select(0, rows));
+  return linear_cross_entropy(h, token->weight, bias, flat_labels.index_select(0, rows), bf16_head_);
 }
 
 std::vector<at::Tensor> LRURecImpl::initial_state(int64_t batch) const {

@@ -23,6 +23,9 @@ struct ModelConfig {
   double dropout = 0.2;       // embedding, feed-forward
   double attn_dropout = 0.2;  // inside the LRU layer (the official code's bert_attn_dropout)
   std::string scan = "fused";
+  // "bfloat16": the output head's matrix products (the bulk of a training step's FLOPs) in bf16 with fp32
+  // accumulation; "float32" computes exactly as the official code.
+  std::string head_precision = "float32";
   template <class V>
   void visit(V& v) {
     v("hidden", hidden);
@@ -30,6 +33,7 @@ struct ModelConfig {
     v("dropout", dropout);
     v("attn_dropout", attn_dropout);
     v("scan", scan, {"fused", "log_depth", "sequential"});
+    v("head_precision", head_precision, {"float32", "bfloat16"});
   }
 };
 
@@ -68,6 +72,7 @@ class LRURecImpl : public torch::nn::Module {
 
  private:
   int64_t num_items_;
+  bool bf16_head_;
 };
 TORCH_MODULE(LRURec);
 

@@ -17,7 +17,7 @@ TEST(LinearCrossEntropy, MatchesUnfusedLossAndGradients) {
     const at::Tensor x0 = at::randn({50, 16}), w0 = at::randn({33, 16}) * 0.3, b0 = at::randn({33}) * 0.1;
     const at::Tensor y = at::randint(0, 33, {50}, at::kLong);
     at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
-    const at::Tensor fused = linear_cross_entropy(x, w, b, y, chunk);
+    const at::Tensor fused = linear_cross_entropy(x, w, b, y, /*bf16_matmul=*/false, chunk);
     (fused * 2.5).backward();  // a non-unit upstream gradient
     at::Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(), br = b0.clone().requires_grad_();
     const at::Tensor reference = at::cross_entropy_loss(at::linear(xr, wr, br), y);
@@ -33,8 +33,24 @@ TEST(LinearCrossEntropy, WithoutGradientsGivesTheSameLoss) {
   at::manual_seed(1);
   const at::Tensor x = at::randn({20, 8}), w = at::randn({9, 8}), b = at::randn({9});
   const at::Tensor y = at::randint(0, 9, {20}, at::kLong);
-  EXPECT_NEAR(linear_cross_entropy(x, w, b, y, 3).item<double>(),
+  EXPECT_NEAR(linear_cross_entropy(x, w, b, y, false, 3).item<double>(),
               at::cross_entropy_loss(at::linear(x, w, b), y).item<double>(), 1e-5);
+}
+
+TEST(LinearCrossEntropy, Bf16MatmulsStayCloseToFp32) {
+  at::manual_seed(2);
+  const at::Tensor x0 = at::randn({300, 64}), w0 = at::randn({500, 64}) * 0.1, b0 = at::randn({500}) * 0.1;
+  const at::Tensor y = at::randint(0, 500, {300}, at::kLong);
+  at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+  at::Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_();
+  const at::Tensor fast = linear_cross_entropy(x, w, b0, y, /*bf16_matmul=*/true);
+  const at::Tensor exact = linear_cross_entropy(xr, wr, b0, y, /*bf16_matmul=*/false);
+  fast.backward();
+  exact.backward();
+  // bf16 inputs carry 8 mantissa bits: a documented tolerance of 1% on the loss and gradients.
+  EXPECT_NEAR(fast.item<double>(), exact.item<double>(), 1e-2 * exact.item<double>());
+  EXPECT_LT(max_relative_error(x.grad(), xr.grad()), 2e-2);
+  EXPECT_LT(max_relative_error(w.grad(), wr.grad()), 2e-2);
 }
 
 TEST(LinearCrossEntropy, BadShapesAreRefused) {
