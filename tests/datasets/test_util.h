@@ -1,4 +1,4 @@
-// Helpers for the dataset tests: a temporary directory that removes itself, and tiny fixture files.
+// Helpers for the dataset tests: tiny fixture files and hand-made datasets.
 #pragma once
 
 #include <zlib.h>
@@ -12,33 +12,14 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/common/test_util.h"
 #include "datasets/dataset.h"
 
 namespace lrec::data::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lrec_datasets_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline void write_text(const std::filesystem::path& path, std::string_view text) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+// The shared helpers, under the names these tests use.
+using lrec::testing::TempDir;
+using lrec::testing::write_text;
 
 inline void write_gz(const std::filesystem::path& path, std::string_view text) {
   std::filesystem::create_directories(path.parent_path());
