@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 
+#include "bench/bench_util.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/runtime.h"
@@ -113,23 +114,9 @@ Measured measure(at::ScalarType dtype, const BenchConfig& cfg) {
 
 // Runs the transformers reference; returns its "RESULT name seconds" lines, or nothing when unavailable.
 std::map<std::string, double> python_reference(const BenchConfig& cfg, int threads) {
-  std::map<std::string, double> out;
-  const std::string command = fmt::format(
-      "{} {}/bench/llama_reference.py --threads {} --steps {} --batch {} --length {} --prompt {} --decode {} "
-      "2>&1",
-      LREC_PYTHON, LREC_SOURCE_DIR, threads, cfg.steps, cfg.batch, cfg.length, kPrompt, cfg.decode);
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
-  if (!pipe) return out;
-  char line[512];
-  while (std::fgets(line, sizeof(line), pipe.get())) {
-    char name[128];
-    double seconds = 0;
-    if (std::sscanf(line, "RESULT %127s %lf", name, &seconds) == 2)
-      out[name] = seconds;
-    else
-      std::fputs(line, stderr);
-  }
-  return out;
+  return bench::run_reference(fmt::format(
+      "{} {}/bench/llama_reference.py --threads {} --steps {} --batch {} --length {} --prompt {} --decode {}",
+      LREC_PYTHON, LREC_SOURCE_DIR, threads, cfg.steps, cfg.batch, cfg.length, kPrompt, cfg.decode));
 }
 
 void print_row(const std::string& what, double ours_per_s, const std::map<std::string, double>& ref,

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "bench/bench_util.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/runtime.h"
@@ -77,10 +78,13 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::s
   lrurec::LRURec model(model_cfg, items);
   model->train();
   std::vector<at::Tensor> decay, no_decay;
-  for (const auto& p : model->named_parameters()) (lrurec::is_no_decay(p.key()) ? no_decay : decay).push_back(p.value());
+  for (const auto& p : model->named_parameters())
+    (lrurec::is_no_decay(p.key()) ? no_decay : decay).push_back(p.value());
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).eps(1e-9).weight_decay(0.01)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).eps(1e-9).weight_decay(0)));
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(1e-3).eps(1e-9).weight_decay(0.01)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(1e-3).eps(1e-9).weight_decay(0)));
   torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(1e-3));
   const auto [tokens, labels] = random_batch(B, L, items);
   const auto params = model->parameters();
@@ -112,29 +116,21 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::s
     phase[3] += lap(t);
     ++calls;
   });
-  std::printf("  B %ld L %ld items %ld head %s: forward %.4f s, loss %.4f s, backward %.4f s, clip+AdamW %.4f s\n", B, L, items,
-              head_precision.c_str(), phase[0] / calls, phase[1] / calls, phase[2] / calls, phase[3] / calls);
+  std::printf(
+      "  B %ld L %ld items %ld head %s: forward %.4f s, loss %.4f s, backward %.4f s, clip+AdamW %.4f s\n", B,
+      L, items, head_precision.c_str(), phase[0] / calls, phase[1] / calls, phase[2] / calls,
+      phase[3] / calls);
   return total;
 }
 
-// Runs the Python reference; returns its "name seconds" lines as a map, or empty when unavailable.
+// Runs the Python reference; returns its "RESULT name seconds" lines, or nothing when unavailable.
 std::map<std::string, double> python_reference(int steps, int threads) {
-  std::map<std::string, double> out;
-  const std::string command = fmt::format("{} {}/bench/lrurec_reference.py --steps {} --threads {} 2>&1", LREC_PYTHON,
-                                          LREC_SOURCE_DIR, steps, threads);
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
-  if (!pipe) return out;
-  char line[512];
-  while (std::fgets(line, sizeof(line), pipe.get())) {
-    char name[128];
-    double seconds = 0;
-    if (std::sscanf(line, "RESULT %127s %lf", name, &seconds) == 2) out[name] = seconds;
-    else std::fputs(line, stderr);
-  }
-  return out;
+  return bench::run_reference(fmt::format("{} {}/bench/lrurec_reference.py --steps {} --threads {}",
+                                          LREC_PYTHON, LREC_SOURCE_DIR, steps, threads));
 }
 
-void print_row(const std::string& what, double ours, const std::map<std::string, double>& ref, const std::string& key) {
+void print_row(const std::string& what, double ours, const std::map<std::string, double>& ref,
+               const std::string& key) {
   if (ref.count(key)) {
     std::printf("%-44s %10.4f s %10.4f s %8.1fx\n", what.c_str(), ours, ref.at(key), ref.at(key) / ours);
   } else {
@@ -148,7 +144,8 @@ void print_row(const std::string& what, double ours, const std::map<std::string,
 int main(int argc, char** argv) {
   using namespace lrec;
   try {
-    const auto cfg = config::load<BenchConfig>(config::parse_command_line(argc, argv, "bench_lrurec [steps=N] [threads=N] [python=false]"));
+    const auto cfg = config::load<BenchConfig>(
+        config::parse_command_line(argc, argv, "bench_lrurec [steps=N] [threads=N] [python=false]"));
     const int threads = set_threads(cfg.threads);
     log_startup("bench_lrurec", config::to_yaml(cfg));
     const double fused = scan_seconds(lrurec::ScanKernel::kFused, cfg.steps);

@@ -20,8 +20,7 @@ AtomicFileWriter::AtomicFileWriter(fs::path target) : target_(std::move(target))
   temp_ += fmt::format(".tmp.{}", ::getpid());
   file_ = std::fopen(temp_.c_str(), "wb");
   if (file_ == nullptr) {
-    fail("cannot create {}: {}. Check that the directory is writable.", temp_.string(),
-         std::strerror(errno));
+    fail("cannot create {}: {}. Check that the directory is writable.", temp_.string(), std::strerror(errno));
   }
 }
 

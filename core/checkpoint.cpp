@@ -1,13 +1,12 @@
 #include "core/checkpoint.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 
-#include <ATen/ATen.h>
-#include <ATen/Context.h>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/atomic_file.h"
@@ -48,7 +47,8 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& root)
 
 }  // namespace
 
-CheckpointManager::CheckpointManager(fs::path root, int keep_last) : root_(std::move(root)), keep_last_(keep_last) {
+CheckpointManager::CheckpointManager(fs::path root, int keep_last)
+    : root_(std::move(root)), keep_last_(keep_last) {
   if (keep_last_ < 1) fail("checkpoint.keep_last must be at least 1, got {}", keep_last_);
 }
 
@@ -98,13 +98,17 @@ void CheckpointManager::verify(const fs::path& dir) {
   if (!fs::exists(manifest_path)) fail("checkpoint {} is incomplete: it has no {}.", dir.string(), kManifest);
   const json manifest = json::parse(read_file(manifest_path), nullptr, false);
   if (manifest.is_discarded() || !manifest.contains("files") || !manifest["files"].is_object()) {
-    fail("checkpoint {} is corrupt: {} is not valid. Delete this directory to resume from an earlier checkpoint.",
-         dir.string(), manifest_path.string());
+    fail(
+        "checkpoint {} is corrupt: {} is not valid. Delete this directory to resume from an earlier "
+        "checkpoint.",
+        dir.string(), manifest_path.string());
   }
   for (const auto& [name, expected] : manifest["files"].items()) {
     const fs::path file = dir / name;
-    const auto how_to_fix = "Delete this checkpoint directory to resume from the one before it, or start a fresh run.";
-    if (!fs::exists(file)) fail("checkpoint {} is corrupt: {} is missing. {}", dir.string(), name, how_to_fix);
+    const auto how_to_fix =
+        "Delete this checkpoint directory to resume from the one before it, or start a fresh run.";
+    if (!fs::exists(file))
+      fail("checkpoint {} is corrupt: {} is missing. {}", dir.string(), name, how_to_fix);
     const uint64_t bytes = fs::file_size(file);
     if (bytes != expected.value("bytes", uint64_t{0})) {
       fail("checkpoint {} is corrupt: {} has {} bytes, the manifest says {}. {}", dir.string(), name, bytes,
@@ -112,13 +116,14 @@ void CheckpointManager::verify(const fs::path& dir) {
     }
     const uint32_t crc = crc32_file(file);
     if (crc != expected.value("crc32", uint32_t{0})) {
-      fail("checkpoint {} is corrupt: {} has CRC-32 {:08x}, the manifest says {:08x}. {}", dir.string(), name, crc,
-           expected.value("crc32", uint32_t{0}), how_to_fix);
+      fail("checkpoint {} is corrupt: {} has CRC-32 {:08x}, the manifest says {:08x}. {}", dir.string(), name,
+           crc, expected.value("crc32", uint32_t{0}), how_to_fix);
     }
   }
 }
 
-void save_adamw_state(const torch::optim::AdamW& optimizer, const NamedParameters& params, const fs::path& path) {
+void save_adamw_state(const torch::optim::AdamW& optimizer, const NamedParameters& params,
+                      const fs::path& path) {
   std::map<std::string, at::Tensor> tensors;
   const auto& state = optimizer.state();
   for (const auto& [name, p] : params) {
@@ -148,22 +153,29 @@ void load_adamw_state(torch::optim::AdamW& optimizer, const NamedParameters& par
       if (file->find(full) == nullptr) continue;
       at::Tensor t = file->tensor(full);
       if (t.sizes() != p.sizes()) {
-        fail("{}: optimizer state '{}' has shape {}, but parameter '{}' has shape {}. The checkpoint belongs to "
-             "a different model configuration.",
-             path.string(), full, c10::str(t.sizes()), name, c10::str(p.sizes()));
+        fail(
+            "{}: optimizer state '{}' has shape {}, but parameter '{}' has shape {}. The checkpoint belongs "
+            "to "
+            "a different model configuration.",
+            path.string(), full, c10::str(t.sizes()), name, c10::str(p.sizes()));
       }
       t = t.to(p.options()).clone();
-      if (std::string(key) == "exp_avg") s->exp_avg(t);
-      else if (std::string(key) == "exp_avg_sq") s->exp_avg_sq(t);
-      else s->max_exp_avg_sq(t);
+      if (std::string(key) == "exp_avg")
+        s->exp_avg(t);
+      else if (std::string(key) == "exp_avg_sq")
+        s->exp_avg_sq(t);
+      else
+        s->max_exp_avg_sq(t);
     }
     unused.erase(name + ".step");
     state[p.unsafeGetTensorImpl()] = std::move(s);
   }
   if (!unused.empty()) {
-    fail("{}: optimizer state for '{}' matches no trainable parameter of this model. The checkpoint belongs to a "
-         "different model configuration.",
-         path.string(), *unused.begin());
+    fail(
+        "{}: optimizer state for '{}' matches no trainable parameter of this model. The checkpoint belongs "
+        "to a "
+        "different model configuration.",
+        path.string(), *unused.begin());
   }
 }
 
@@ -173,7 +185,9 @@ void save_rng_state(const fs::path& path) {
   const int64_t gpus = static_cast<int64_t>(torch::cuda::device_count());
   for (int64_t i = 0; i < gpus; ++i) {
     tensors[fmt::format("cuda.{}", i)] =
-        at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i))).get_state();
+        at::globalContext()
+            .defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)))
+            .get_state();
   }
   safetensors::save(path, tensors);
 }
@@ -189,7 +203,8 @@ void load_rng_state(const fs::path& path) {
   for (int64_t i = 0; i < gpus; ++i) {
     const std::string name = fmt::format("cuda.{}", i);
     if (file->find(name) == nullptr) continue;
-    at::Generator g = at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    at::Generator g =
+        at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)));
     std::lock_guard<std::mutex> lock(g.mutex());
     g.set_state(file->tensor(name).clone());
   }

@@ -34,7 +34,8 @@ class CheckpointManager {
 
   // Creates the temporary directory, lets `write_files` fill it, writes the manifest, renames it to
   // step_<step>, then deletes all but the newest `keep_last` checkpoints. Returns the final path.
-  std::filesystem::path save(int64_t step, const std::function<void(const std::filesystem::path&)>& write_files);
+  std::filesystem::path save(int64_t step,
+                             const std::function<void(const std::filesystem::path&)>& write_files);
 
   // Newest directory with a manifest, or nothing. Does not verify it.
   std::optional<std::filesystem::path> latest() const;

@@ -139,8 +139,11 @@ void Reader::missing(const std::string& dotted) const {
        provenance_.file.empty() ? std::string("config") : provenance_.file, dotted, dotted);
 }
 
-void Reader::wrong_type(const std::string& dotted, const YAML::Node& child, const std::string& expected) const {
-  std::string found = child.IsScalar() ? "'" + child.Scalar() + "'" : child.IsSequence() ? "a list" : "a section";
+void Reader::wrong_type(const std::string& dotted, const YAML::Node& child,
+                        const std::string& expected) const {
+  std::string found = child.IsScalar()     ? "'" + child.Scalar() + "'"
+                      : child.IsSequence() ? "a list"
+                                           : "a section";
   fail("{}: config key '{}' expects {}, got {}.", provenance_.where(dotted, child), dotted, expected, found);
 }
 

@@ -62,12 +62,18 @@ struct is_vector<std::vector<T>> : std::true_type {};
 // "an integer", or with `plural` "integers".
 template <class T>
 std::string type_name(bool plural = false) {
-  if constexpr (std::is_same_v<T, bool>) return plural ? "booleans" : "a boolean (true or false)";
-  else if constexpr (std::is_integral_v<T>) return plural ? "integers" : "an integer";
-  else if constexpr (std::is_floating_point_v<T>) return plural ? "numbers" : "a number";
-  else if constexpr (std::is_same_v<T, std::string>) return plural ? "strings" : "a string";
-  else if constexpr (is_vector<T>::value) return "a list of " + type_name<typename T::value_type>(true);
-  else return "a section";
+  if constexpr (std::is_same_v<T, bool>)
+    return plural ? "booleans" : "a boolean (true or false)";
+  else if constexpr (std::is_integral_v<T>)
+    return plural ? "integers" : "an integer";
+  else if constexpr (std::is_floating_point_v<T>)
+    return plural ? "numbers" : "a number";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return plural ? "strings" : "a string";
+  else if constexpr (is_vector<T>::value)
+    return "a list of " + type_name<typename T::value_type>(true);
+  else
+    return "a section";
 }
 
 size_t edit_distance(const std::string& a, const std::string& b);
@@ -78,11 +84,12 @@ std::string closest(const std::string& key, const std::vector<std::string>& cand
 // Collects every dotted key of a schema, for "did you mean" across sections.
 class KeyCollector {
  public:
-  explicit KeyCollector(std::string prefix, std::vector<std::string>* out) : prefix_(std::move(prefix)), out_(out) {}
+  explicit KeyCollector(std::string prefix, std::vector<std::string>* out)
+      : prefix_(std::move(prefix)), out_(out) {}
   template <class T>
   void operator()(const char* key, T& field, std::initializer_list<const char*> = {}) {
     const std::string dotted = prefix_ + key;
-    if constexpr (requires(KeyCollector& c) { field.visit(c); }) {
+    if constexpr (requires(KeyCollector & c) { field.visit(c); }) {
       KeyCollector child(dotted + ".", out_);
       field.visit(child);
     } else {
@@ -90,7 +97,9 @@ class KeyCollector {
     }
   }
   template <class T>
-  void required(const char* key, T& field) { (*this)(key, field); }
+  void required(const char* key, T& field) {
+    (*this)(key, field);
+  }
 
  private:
   std::string prefix_;
@@ -111,7 +120,9 @@ class Reader {
     read(key, field, false, choices);
   }
   template <class T>
-  void required(const char* key, T& field) { read(key, field, true, {}); }
+  void required(const char* key, T& field) {
+    read(key, field, true, {});
+  }
 
   // Call after visit(): every key present in the YAML must have been visited.
   void finish() const;
@@ -126,7 +137,7 @@ class Reader {
       if (required) missing(dotted);
       return;
     }
-    if constexpr (requires(Reader& r) { field.visit(r); }) {
+    if constexpr (requires(Reader & r) { field.visit(r); }) {
       if (!child.IsMap()) wrong_type(dotted, child, "a section (a YAML map)");
       Reader sub(child, dotted + ".", provenance_, all_keys_);
       field.visit(sub);
@@ -164,8 +175,8 @@ class Reader {
   [[noreturn]] void missing(const std::string& dotted) const;
   [[noreturn]] void wrong_type(const std::string& dotted, const YAML::Node& child,
                                const std::string& expected) const;
-  [[noreturn]] void bad_choice(const std::string& dotted, const YAML::Node& child,
-                               const std::string& value, std::initializer_list<const char*> choices) const;
+  [[noreturn]] void bad_choice(const std::string& dotted, const YAML::Node& child, const std::string& value,
+                               std::initializer_list<const char*> choices) const;
 
   YAML::Node node_;
   std::string prefix_;
@@ -181,7 +192,7 @@ class Writer {
   template <class T>
   void operator()(const char* key, T& field, std::initializer_list<const char*> = {}) {
     out_ << YAML::Key << key << YAML::Value;
-    if constexpr (requires(Writer& w) { field.visit(w); }) {
+    if constexpr (requires(Writer & w) { field.visit(w); }) {
       out_ << YAML::BeginMap;
       field.visit(*this);
       out_ << YAML::EndMap;
@@ -194,7 +205,9 @@ class Writer {
     }
   }
   template <class T>
-  void required(const char* key, T& field) { (*this)(key, field); }
+  void required(const char* key, T& field) {
+    (*this)(key, field);
+  }
 
  private:
   YAML::Emitter& out_;

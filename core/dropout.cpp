@@ -1,10 +1,9 @@
 #include "core/dropout.h"
 
-#include <torch/autograd.h>
-
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <torch/autograd.h>
 
 #include <mutex>
 
@@ -21,7 +20,9 @@ inline uint64_t mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-inline uint32_t threshold(double p) { return static_cast<uint32_t>(p * 4294967296.0 > 4294967295.0 ? 4294967295.0 : p * 4294967296.0); }
+inline uint32_t threshold(double p) {
+  return static_cast<uint32_t>(p * 4294967296.0 > 4294967295.0 ? 4294967295.0 : p * 4294967296.0);
+}
 
 // out[i] = in[i] * scale when element i is kept, else 0.
 template <class T>
@@ -30,7 +31,8 @@ void apply_mask(const T* in, T* out, int64_t n, uint64_t seed, double p) {
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   at::parallel_for(0, n, 1 << 14, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const bool keep = static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i))) >= limit;
+      const bool keep =
+          static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i))) >= limit;
       out[i] = keep ? static_cast<T>(static_cast<float>(in[i]) * scale) : T(0);
     }
   });
@@ -65,7 +67,8 @@ class HashDropout : public torch::autograd::Function<HashDropout> {
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const at::Tensor grad = grad_outputs[0].contiguous();
     at::Tensor grad_in = at::empty_like(grad);
-    masked(grad, grad_in, static_cast<uint64_t>(ctx->saved_data["seed"].toInt()), ctx->saved_data["p"].toDouble());
+    masked(grad, grad_in, static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+           ctx->saved_data["p"].toDouble());
     return {grad_in, at::Tensor()};
   }
 };
@@ -73,7 +76,8 @@ class HashDropout : public torch::autograd::Function<HashDropout> {
 }  // namespace
 
 bool dropout_keeps(uint64_t seed, int64_t index, double p) {
-  return static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(index))) >= threshold(p);
+  return static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(index))) >=
+         threshold(p);
 }
 
 at::Tensor counter_dropout(const at::Tensor& x, double p, bool training) {

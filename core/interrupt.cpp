@@ -1,9 +1,10 @@
 #include "core/interrupt.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace lrec {
 
@@ -13,7 +14,8 @@ std::atomic<bool> g_interrupted{false};
 
 void on_signal(int signal) {
   if (g_interrupted.exchange(true)) std::_Exit(128 + signal);
-  constexpr char kMessage[] = "\ninterrupt: finishing this step, saving a checkpoint, then exiting (again to abort)\n";
+  constexpr char kMessage[] =
+      "\ninterrupt: finishing this step, saving a checkpoint, then exiting (again to abort)\n";
   [[maybe_unused]] auto n = ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
 }
 

@@ -1,11 +1,11 @@
 #include "core/metrics_log.h"
 
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 

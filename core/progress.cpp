@@ -58,9 +58,9 @@ void ProgressBar::draw(bool final) {
     const int filled = static_cast<int>(kWidth * std::min<int64_t>(done_, total_) / total_);
     bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
   }
-  const std::string line = fmt::format("{} {}{}/{} {:.2f} it/s elapsed {} eta {}{}{}", label_, bar, done_, total_,
-                                       rate, format_duration(elapsed), format_duration(eta),
-                                       status_.empty() ? "" : "  ", status_);
+  const std::string line =
+      fmt::format("{} {}{}/{} {:.2f} it/s elapsed {} eta {}{}{}", label_, bar, done_, total_, rate,
+                  format_duration(elapsed), format_duration(eta), status_.empty() ? "" : "  ", status_);
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
   } else {

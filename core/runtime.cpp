@@ -2,10 +2,10 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/version.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -50,8 +50,8 @@ void log_startup(const std::string& program, const std::string& resolved_config_
                                     NLOHMANN_JSON_VERSION_PATCH)},
       {"intra-op threads", std::to_string(at::get_num_threads())},
       {"cpu", cpu.model},
-      {"isa", fmt::format("avx2={} avx512f={} avx512_bf16={} amx_bf16={}", cpu.avx2, cpu.avx512f, cpu.avx512_bf16,
-                          cpu.amx_bf16)},
+      {"isa", fmt::format("avx2={} avx512f={} avx512_bf16={} amx_bf16={}", cpu.avx2, cpu.avx512f,
+                          cpu.avx512_bf16, cpu.amx_bf16)},
   };
   rows.insert(rows.end(), extra.begin(), extra.end());
   size_t width = 0;

@@ -1,16 +1,15 @@
 #include "core/safetensors.h"
 
+#include <ATen/ATen.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -30,10 +29,10 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {DType::kF64, "F64", 8, at::kDouble},  {DType::kF32, "F32", 4, at::kFloat},
-    {DType::kF16, "F16", 2, at::kHalf},    {DType::kBF16, "BF16", 2, at::kBFloat16},
-    {DType::kI64, "I64", 8, at::kLong},    {DType::kI32, "I32", 4, at::kInt},
-    {DType::kU8, "U8", 1, at::kByte},      {DType::kBool, "BOOL", 1, at::kBool},
+    {DType::kF64, "F64", 8, at::kDouble}, {DType::kF32, "F32", 4, at::kFloat},
+    {DType::kF16, "F16", 2, at::kHalf},   {DType::kBF16, "BF16", 2, at::kBFloat16},
+    {DType::kI64, "I64", 8, at::kLong},   {DType::kI32, "I32", 4, at::kInt},
+    {DType::kU8, "U8", 1, at::kByte},     {DType::kBool, "BOOL", 1, at::kBool},
 };
 
 const DTypeEntry& entry(DType dtype) {
@@ -47,9 +46,10 @@ DType from_scalar(at::ScalarType scalar, const std::string& tensor_name) {
   for (const auto& e : kDTypes) {
     if (e.scalar == scalar) return e.dtype;
   }
-  fail("cannot save tensor '{}': dtype {} has no safetensors equivalent here (supported: F64, F32, F16, BF16, "
-       "I64, I32, U8, BOOL).",
-       tensor_name, c10::toString(scalar));
+  fail(
+      "cannot save tensor '{}': dtype {} has no safetensors equivalent here (supported: F64, F32, F16, BF16, "
+      "I64, I32, U8, BOOL).",
+      tensor_name, c10::toString(scalar));
 }
 
 // Parses the JSON header into validated TensorInfos; `data_size` is the size of the data section.
@@ -82,26 +82,31 @@ void parse_header(const std::string& where, std::string_view text, uint64_t data
     const auto known = std::find_if(std::begin(kDTypes), std::end(kDTypes),
                                     [&](const DTypeEntry& e) { return dtype_text == e.name; });
     if (known == std::end(kDTypes)) {
-      fail("{}: tensor '{}' has dtype '{}', which is not supported (F64, F32, F16, BF16, I64, I32, U8, BOOL).",
-           where, name, dtype_text);
+      fail(
+          "{}: tensor '{}' has dtype '{}', which is not supported (F64, F32, F16, BF16, I64, I32, U8, BOOL).",
+          where, name, dtype_text);
     }
     info.dtype = known->dtype;
     uint64_t elements = 1;
     for (const auto& d : *shape) {
-      if (!d.is_number_unsigned()) fail("{}: tensor '{}' has a shape entry that is not a non-negative integer.", where, name);
+      if (!d.is_number_unsigned())
+        fail("{}: tensor '{}' has a shape entry that is not a non-negative integer.", where, name);
       const uint64_t dim = d.get<uint64_t>();
-      if (dim != 0 && elements > UINT64_MAX / dim) fail("{}: tensor '{}' has an overflowing shape.", where, name);
+      if (dim != 0 && elements > UINT64_MAX / dim)
+        fail("{}: tensor '{}' has an overflowing shape.", where, name);
       elements *= dim;
       info.shape.push_back(static_cast<int64_t>(dim));
     }
     for (const auto& o : *offsets) {
-      if (!o.is_number_unsigned()) fail("{}: tensor '{}' has data_offsets that are not non-negative integers.", where, name);
+      if (!o.is_number_unsigned())
+        fail("{}: tensor '{}' has data_offsets that are not non-negative integers.", where, name);
     }
     info.begin = (*offsets)[0].get<uint64_t>();
     info.end = (*offsets)[1].get<uint64_t>();
     if (info.begin > info.end || info.end > data_size) {
-      fail("{}: tensor '{}' has data_offsets [{}, {}] outside the data section of {} bytes (truncated file?).",
-           where, name, info.begin, info.end, data_size);
+      fail(
+          "{}: tensor '{}' has data_offsets [{}, {}] outside the data section of {} bytes (truncated file?).",
+          where, name, info.begin, info.end, data_size);
     }
     if (elements > UINT64_MAX / known->size || elements * known->size != info.end - info.begin) {
       fail("{}: tensor '{}' spans {} bytes, but shape x dtype size needs {} bytes.", where, name,
@@ -112,20 +117,23 @@ void parse_header(const std::string& where, std::string_view text, uint64_t data
   // The data section must be exactly covered: no overlaps, no holes.
   std::vector<const TensorInfo*> by_offset;
   for (const auto& t : tensors) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const TensorInfo* a, const TensorInfo* b) { return a->begin < b->begin || (a->begin == b->begin && a->end < b->end); });
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+    return a->begin < b->begin || (a->begin == b->begin && a->end < b->end);
+  });
   uint64_t expected = 0;
   for (const TensorInfo* t : by_offset) {
     if (t->begin != expected) {
-      fail("{}: tensor '{}' starts at byte {} of the data section, expected {} ({}).", where, t->name, t->begin,
-           expected, t->begin < expected ? "it overlaps the previous tensor" : "there is a hole before it");
+      fail("{}: tensor '{}' starts at byte {} of the data section, expected {} ({}).", where, t->name,
+           t->begin, expected,
+           t->begin < expected ? "it overlaps the previous tensor" : "there is a hole before it");
     }
     expected = t->end;
   }
   if (expected != data_size) {
     fail("{}: the tensors cover {} bytes but the data section has {} bytes.", where, expected, data_size);
   }
-  std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+  std::sort(tensors.begin(), tensors.end(),
+            [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
 }
 
 }  // namespace
@@ -142,7 +150,8 @@ std::shared_ptr<const File> File::open(const fs::path& path) {
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size < 8) {
     ::close(fd);
-    fail("{}: {} bytes is too short for a safetensors file (it starts with an 8-byte header length).", where, size);
+    fail("{}: {} bytes is too short for a safetensors file (it starts with an 8-byte header length).", where,
+         size);
   }
   void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -154,11 +163,12 @@ std::shared_ptr<const File> File::open(const fs::path& path) {
   uint64_t header_size = 0;
   std::memcpy(&header_size, map, 8);  // little-endian on every platform we build for
   if (header_size > kMaxHeaderBytes) {
-    fail("{}: header length {} exceeds the {} byte limit (not a safetensors file, or corrupt).", where, header_size,
-         kMaxHeaderBytes);
+    fail("{}: header length {} exceeds the {} byte limit (not a safetensors file, or corrupt).", where,
+         header_size, kMaxHeaderBytes);
   }
   if (header_size > size - 8) {
-    fail("{}: header length {} runs past the end of the {}-byte file (truncated?).", where, header_size, size);
+    fail("{}: header length {} runs past the end of the {}-byte file (truncated?).", where, header_size,
+         size);
   }
   file->data_offset_ = 8 + header_size;
   const std::string_view text(reinterpret_cast<const char*>(file->map_) + 8, header_size);
@@ -190,8 +200,9 @@ std::span<const std::byte> File::bytes(const TensorInfo& info) const {
 at::Tensor File::tensor(const std::string& name) const {
   const TensorInfo& i = info(name);
   auto keep_alive = self_.lock();
-  return at::from_blob(map_ + data_offset_ + i.begin, i.shape, [keep_alive](void*) {},
-                       at::TensorOptions().dtype(entry(i.dtype).scalar));
+  return at::from_blob(
+      map_ + data_offset_ + i.begin, i.shape, [keep_alive](void*) {},
+      at::TensorOptions().dtype(entry(i.dtype).scalar));
 }
 
 void File::release(const TensorInfo& info) const {
@@ -215,7 +226,8 @@ void save(const fs::path& path, const std::map<std::string, at::Tensor>& tensors
     const DType dtype = from_scalar(tensor.scalar_type(), name);
     at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * dtype_size(dtype);
-    header[name] = {{"dtype", dtype_name(dtype)}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", dtype_name(dtype)}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     contiguous.push_back(std::move(t));
   }
@@ -243,7 +255,8 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
   if (fs::exists(index_path)) {
     const json index = json::parse(read_file(index_path), nullptr, false);
     if (index.is_discarded() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
-      fail("{}: expected a JSON object with a \"weight_map\" of tensor name -> shard file.", index_path.string());
+      fail("{}: expected a JSON object with a \"weight_map\" of tensor name -> shard file.",
+           index_path.string());
     }
     std::map<std::string, const File*> shards;
     for (const auto& [name, shard] : index["weight_map"].items()) {
@@ -254,16 +267,20 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
         shards[shard_name] = checkpoint.files_.back().get();
       }
       if (shards[shard_name]->find(name) == nullptr) {
-        fail("{}: names '{}' in {}, but that shard has no such tensor.", index_path.string(), name, shard_name);
+        fail("{}: names '{}' in {}, but that shard has no such tensor.", index_path.string(), name,
+             shard_name);
       }
       checkpoint.index_[name] = shards[shard_name];
     }
   } else if (fs::exists(single)) {
     checkpoint.files_.push_back(File::open(single));
-    for (const auto& info : checkpoint.files_.back()->tensors()) checkpoint.index_[info.name] = checkpoint.files_.back().get();
+    for (const auto& info : checkpoint.files_.back()->tensors())
+      checkpoint.index_[info.name] = checkpoint.files_.back().get();
   } else {
-    fail("{}: no model.safetensors or model.safetensors.index.json found. Point to a Hugging Face model directory.",
-         dir.string());
+    fail(
+        "{}: no model.safetensors or model.safetensors.index.json found. Point to a Hugging Face model "
+        "directory.",
+        dir.string());
   }
   return checkpoint;
 }

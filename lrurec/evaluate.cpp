@@ -30,11 +30,11 @@ EvalResult evaluate(LRURec& model, const std::vector<data::EvalSample>& samples,
       rows.push_back(&samples[i].tokens);
       targets[static_cast<int64_t>(i)] = samples[i].target;
     }
-    const at::Tensor tokens = stack_rows(rows).to(device);                       // [b, L]
+    const at::Tensor tokens = stack_rows(rows).to(device);                         // [b, L]
     const at::Tensor last = model->forward(tokens).select(1, tokens.size(1) - 1);  // [b, d]
     at::Tensor scores = model->scores(last);                                       // [b, V]
-    if (options.mask_history) scores.scatter_(1, tokens, -1e9);                   // items in the input window
-    scores.select(1, 0).fill_(-1e9);                                               // padding is no item
+    if (options.mask_history) scores.scatter_(1, tokens, -1e9);  // items in the input window
+    scores.select(1, 0).fill_(-1e9);                             // padding is no item
     const at::Tensor batch_targets = targets.slice(0, begin, end).to(device, at::kLong);
     metrics.add(target_ranks(scores, batch_targets));
     if (options.top_k > 0) {

@@ -17,7 +17,7 @@ struct EvalOptions {
   int64_t batch_size = 256;
   bool mask_history = true;  // LlamaRec validates ml-latest-small without it
   std::vector<int> ks = {1, 5, 10, 20, 50};
-  int64_t top_k = 0;         // also return each user's top-k items and scores (candidate export)
+  int64_t top_k = 0;  // also return each user's top-k items and scores (candidate export)
 };
 
 struct EvalResult {

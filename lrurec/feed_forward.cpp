@@ -11,7 +11,8 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, double dropout_p) {
   w_2 = register_module("w_2", torch::nn::Linear(4 * d_model, d_model));
   for (at::Tensor* p : {&w_1->weight, &w_1->bias, &w_2->weight, &w_2->bias}) truncated_normal_(*p);
   dropout = register_module("dropout", lrec::Dropout(dropout_p));
-  layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model}).eps(1e-5)));
+  layer_norm =
+      register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model}).eps(1e-5)));
 }
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {

@@ -1,10 +1,9 @@
 #include "lrurec/linear_cross_entropy.h"
 
-#include <torch/autograd.h>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
+#include <torch/autograd.h>
 
 #include <cmath>
 #include <cstring>
@@ -116,8 +115,8 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
     double loss_sum = 0;
     for (int64_t begin = 0; begin < P; begin += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, P - begin);
-      const at::Tensor xc = x.narrow(0, begin, rows).to(mm_dtype);                       // [c, d]
-      at::Tensor logits = at::mm(xc, w.t()).to(at::kFloat).add_(bias).contiguous();     // [c, V]
+      const at::Tensor xc = x.narrow(0, begin, rows).to(mm_dtype);                   // [c, d]
+      at::Tensor logits = at::mm(xc, w.t()).to(at::kFloat).add_(bias).contiguous();  // [c, V]
       loss_sum += softmax_cross_entropy_rows(logits.data_ptr<float>(), rows, logits.size(1),
                                              y.data_ptr<int64_t>() + begin, 1.0f / static_cast<float>(P));
       if (!need_grad) continue;
@@ -155,7 +154,8 @@ at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, c
   if (x.scalar_type() != at::kFloat || weight.scalar_type() != at::kFloat || !x.device().is_cpu()) {
     return at::cross_entropy_loss(at::linear(x, weight, bias), targets);  // the fused kernel is CPU fp32
   }
-  const bool needs_grad = c10::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
+  const bool needs_grad =
+      c10::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
   if (!needs_grad) {
     c10::NoGradGuard no_grad;
     return LinearCrossEntropy::forward(nullptr, x, weight, bias, targets, bf16_matmul, chunk_rows);

@@ -15,6 +15,7 @@ namespace lrec::lrurec {
 
 // x [P, d], weight [V, d], bias [V], targets [P] (int64 in [0, V)) -> scalar loss.
 at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                const at::Tensor& targets, bool bf16_matmul = false, int64_t chunk_rows = 256);
+                                const at::Tensor& targets, bool bf16_matmul = false,
+                                int64_t chunk_rows = 256);
 
 }  // namespace lrec::lrurec

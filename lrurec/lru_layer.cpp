@@ -21,7 +21,8 @@ LruLayerImpl::LruLayerImpl(int64_t d_model, double dropout_p, ScanKernel kernel,
     const at::Tensor lambda_abs = at::exp(-nu);
     nu_log = register_parameter("nu_log", at::log(nu).to(at::kFloat));
     theta_log = register_parameter("theta_log", at::log(theta).to(at::kFloat));
-    gamma_log = register_parameter("gamma_log", at::log(at::sqrt(1 - lambda_abs * lambda_abs)).to(at::kFloat));
+    gamma_log =
+        register_parameter("gamma_log", at::log(at::sqrt(1 - lambda_abs * lambda_abs)).to(at::kFloat));
   }
   in_weight_real = register_parameter("in_weight_real", at::empty({N, d}));
   in_weight_imag = register_parameter("in_weight_imag", at::empty({N, d}));
@@ -35,7 +36,8 @@ LruLayerImpl::LruLayerImpl(int64_t d_model, double dropout_p, ScanKernel kernel,
     truncated_normal_(*p);
   }
   dropout = register_module("dropout", lrec::Dropout(dropout_p));
-  layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+  layer_norm =
+      register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
 }
 
 at::Tensor LruLayerImpl::lambda() const {
@@ -47,7 +49,8 @@ at::Tensor LruLayerImpl::lambda() const {
 at::Tensor LruLayerImpl::input_projection(const at::Tensor& x) const {
   // x is real, so B x + b = (B_re x + b_re) + i (B_im x + b_im): one real linear map to [re | im].
   const at::Tensor gamma = at::exp(gamma_log);  // [N]
-  const at::Tensor bu = at::linear(x, at::cat({in_weight_real, in_weight_imag}), at::cat({in_bias_real, in_bias_imag}));
+  const at::Tensor bu =
+      at::linear(x, at::cat({in_weight_real, in_weight_imag}), at::cat({in_bias_real, in_bias_imag}));
   return bu * at::cat({gamma, gamma});  // [..., 2N]
 }
 
@@ -57,9 +60,9 @@ at::Tensor LruLayerImpl::output_projection(const at::Tensor& h) const {
 }
 
 at::Tensor LruLayerImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
-  const at::Tensor u = input_projection(x);                 // [B, L, 2N]
+  const at::Tensor u = input_projection(x);                   // [B, L, 2N]
   const at::Tensor h = lru_scan(u, lambda(), mask, kernel_);  // [B, L, 2N]
-  return layer_norm(dropout(output_projection(h)) + x);     // [B, L, d]
+  return layer_norm(dropout(output_projection(h)) + x);       // [B, L, d]
 }
 
 std::pair<at::Tensor, at::Tensor> LruLayerImpl::step(const at::Tensor& x_t, const at::Tensor& h_prev) {

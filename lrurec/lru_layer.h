@@ -12,7 +12,6 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "core/dropout.h"
-
 #include "lrurec/lru_scan.h"
 
 namespace lrec::lrurec {
@@ -34,11 +33,11 @@ class LruLayerImpl : public torch::nn::Module {
   void set_scan_kernel(ScanKernel kernel) { kernel_ = kernel; }
 
   // Parameters (named after the paper's symbols).
-  at::Tensor nu_log, theta_log, gamma_log;       // [N] each
-  at::Tensor in_weight_real, in_weight_imag;     // B: [N, d]
-  at::Tensor in_bias_real, in_bias_imag;         // b: [N]
-  at::Tensor out_weight_real, out_weight_imag;   // C: [d, N]
-  at::Tensor out_bias;                           // Re(c): [d]
+  at::Tensor nu_log, theta_log, gamma_log;      // [N] each
+  at::Tensor in_weight_real, in_weight_imag;    // B: [N, d]
+  at::Tensor in_bias_real, in_bias_imag;        // b: [N]
+  at::Tensor out_weight_real, out_weight_imag;  // C: [d, N]
+  at::Tensor out_bias;                          // Re(c): [d]
   lrec::Dropout dropout{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
 

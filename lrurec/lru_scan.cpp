@@ -1,8 +1,7 @@
 #include "lrurec/lru_scan.h"
 
-#include <torch/autograd.h>
-
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 
 #include "core/build_config.h"
 #include "core/error.h"
@@ -41,8 +40,8 @@ at::Tensor to_complex(const at::Tensor& split) {  // [..., 2N] -> complex [..., 
 at::Tensor to_split(const at::Tensor& complex) { return at::cat({at::real(complex), at::imag(complex)}, -1); }
 
 at::Tensor scan_sequential(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask) {
-  const at::Tensor uc = to_complex(u);            // [B, L, N]
-  const at::Tensor lam = to_complex(lambda);      // [N]
+  const at::Tensor uc = to_complex(u);                     // [B, L, N]
+  const at::Tensor lam = to_complex(lambda);               // [N]
   const at::Tensor m = mask.to(uc.dtype()).unsqueeze(-1);  // [B, L, 1]
   std::vector<at::Tensor> hs;
   at::Tensor h = uc.select(1, 0);
@@ -62,7 +61,7 @@ at::Tensor scan_log_depth(const at::Tensor& u, const at::Tensor& lambda, const a
   int64_t levels = 0;
   while ((int64_t{1} << levels) < L) ++levels;
   const int64_t padded = int64_t{1} << levels;
-  at::Tensor h = to_complex(at::constant_pad_nd(u, {0, 0, padded - L, 0}));  // [B, P, N]
+  at::Tensor h = to_complex(at::constant_pad_nd(u, {0, 0, padded - L, 0}));       // [B, P, N]
   const at::Tensor m = at::constant_pad_nd(mask.to(u.dtype()), {padded - L, 0});  // [B, P]
   const int64_t N = h.size(2);
   at::Tensor lam = to_complex(lambda).unsqueeze(0);  // [1, N]: λ^1
@@ -156,7 +155,8 @@ ScanKernel parse_scan_kernel(const std::string& name) {
   fail("unknown scan kernel '{}': use fused, log_depth or sequential", name);
 }
 
-at::Tensor lru_scan(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask, ScanKernel kernel) {
+at::Tensor lru_scan(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask,
+                    ScanKernel kernel) {
   check_inputs(u, lambda, mask);
   switch (kernel) {
     case ScanKernel::kFused:

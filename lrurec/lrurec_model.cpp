@@ -18,7 +18,8 @@ LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items)
   token = register_module("token", torch::nn::Embedding(num_items + 1, cfg.hidden));
   truncated_normal_(token->weight);
   embed_dropout = register_module("embed_dropout", lrec::Dropout(cfg.dropout));
-  layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.hidden}).eps(1e-5)));
+  layer_norm = register_module("layer_norm",
+                               torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.hidden}).eps(1e-5)));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.blocks; ++i) blocks->push_back(LruBlock(cfg, kernel));
   bias = register_parameter("bias", at::empty({num_items + 1}));
@@ -35,7 +36,9 @@ at::Tensor LRURecImpl::forward(const at::Tensor& tokens) {
   return x;
 }
 
-at::Tensor LRURecImpl::scores(const at::Tensor& hidden) const { return at::linear(hidden, token->weight, bias); }
+at::Tensor LRURecImpl::scores(const at::Tensor& hidden) const {
+  return at::linear(hidden, token->weight, bias);
+}
 
 at::Tensor LRURecImpl::loss(const at::Tensor& hidden, const at::Tensor& labels) const {
   // Only labelled positions enter the softmax: the same mean as cross_entropy(ignore_index=0) over all

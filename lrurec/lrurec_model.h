@@ -18,7 +18,7 @@
 namespace lrec::lrurec {
 
 struct ModelConfig {
-  int64_t hidden = 64;        // d
+  int64_t hidden = 64;  // d
   int64_t blocks = 2;
   double dropout = 0.2;       // embedding, feed-forward
   double attn_dropout = 0.2;  // inside the LRU layer (the official code's bert_attn_dropout)

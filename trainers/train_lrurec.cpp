@@ -6,11 +6,11 @@
 //
 // The recipe reads top to bottom: setup, train (validating every val_iterations steps), test, export.
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/atomic_file.h"
@@ -38,7 +38,7 @@ using nlohmann::json;
 struct TrainConfig {
   int64_t batch_size = 128;
   int64_t eval_batch_size = 256;
-  int max_len = 200;           // 50 for Amazon data
+  int max_len = 200;  // 50 for Amazon data
   double lr = 1e-3;
   double weight_decay = 0.01;  // 0 for biases and LayerNorms
   double adam_eps = 1e-9;
@@ -46,7 +46,7 @@ struct TrainConfig {
   int64_t val_iterations = 500;  // validate at step 0 and every this many steps
   int64_t patience = 10;         // validations without improvement before stopping
   int64_t max_epochs = 500;
-  int64_t max_steps = 0;         // 0: no limit besides early stopping and max_epochs
+  int64_t max_steps = 0;  // 0: no limit besides early stopping and max_epochs
   std::string best_metric = "Recall@10";
   std::vector<int> metric_ks = {1, 5, 10, 20, 50};
   bool val_mask_history = true;  // LlamaRec validates ml-latest-small without masking
@@ -111,9 +111,10 @@ class Recipe {
     at::manual_seed(cfg_.train.seed);
     const auto checkpoints = out_ / "checkpoints";
     if (!cfg_.resume && fs::exists(checkpoints) && !fs::is_empty(checkpoints)) {
-      fail("{} already holds checkpoints of an earlier run. Pass --resume to continue it, or choose another "
-           "output_dir.",
-           out_.string());
+      fail(
+          "{} already holds checkpoints of an earlier run. Pass --resume to continue it, or choose another "
+          "output_dir.",
+          out_.string());
     }
     fs::create_directories(out_);
     config::save_resolved(out_, cfg_);
@@ -124,7 +125,8 @@ class Recipe {
     windows_ = data::make_train_windows(dataset_, cfg_.train.max_len);
     val_samples_ = data::make_eval_samples(dataset_, data::Split::kVal, cfg_.train.max_len);
     test_samples_ = data::make_eval_samples(dataset_, data::Split::kTest, cfg_.train.max_len);
-    if (windows_.empty()) fail("dataset {} gives no training windows: every user has fewer than 3 items.", dataset_.name);
+    if (windows_.empty())
+      fail("dataset {} gives no training windows: every user has fewer than 3 items.", dataset_.name);
     log::info("{} training windows per epoch, {} users", windows_.size(), val_samples_.size());
 
     model_ = lrurec::LRURec(cfg_.model, dataset_.num_items);
@@ -157,7 +159,10 @@ class Recipe {
       ++loss_count;
       bar.update(1, fmt::format("epoch {} loss {:.4f}", epoch + 1, loss));
       if (state_.step % cfg_.train.log_every == 0) {
-        train_log.write({{"step", state_.step}, {"epoch", epoch}, {"loss", loss_sum / loss_count}, {"elapsed_s", elapsed()}});
+        train_log.write({{"step", state_.step},
+                         {"epoch", epoch},
+                         {"loss", loss_sum / loss_count},
+                         {"elapsed_s", elapsed()}});
         loss_sum = 0;
         loss_count = 0;
       }
@@ -178,7 +183,9 @@ class Recipe {
     }
     bar.finish();
     state_.elapsed_s = elapsed();
-    if (stop_) log::info("early stopping at step {}: {} validations without a better {}", state_.step, cfg_.train.patience, cfg_.train.best_metric);
+    if (stop_)
+      log::info("early stopping at step {}: {} validations without a better {}", state_.step,
+                cfg_.train.patience, cfg_.train.best_metric);
     return true;
   }
 
@@ -191,26 +198,34 @@ class Recipe {
     const std::string recall_k = fmt::format("Recall@{}", cfg_.export_top_k);
     const double test_rate = retrieval_rate(test), val_rate = retrieval_rate(val);
 
-    json summary = {{"dataset", dataset_.name},
-                    {"best_step", state_.best_step},
-                    {"steps", state_.step},
-                    {"seconds_to_best", state_.best_elapsed_s},
-                    {"seconds_total", state_.elapsed_s},
-                    {"test", test.metrics},
-                    {"val", val.metrics},
-                    {"retrieval_rate@" + std::to_string(cfg_.export_top_k), {{"val", val_rate}, {"test", test_rate}}}};
+    json summary = {
+        {"dataset", dataset_.name},
+        {"best_step", state_.best_step},
+        {"steps", state_.step},
+        {"seconds_to_best", state_.best_elapsed_s},
+        {"seconds_total", state_.elapsed_s},
+        {"test", test.metrics},
+        {"val", val.metrics},
+        {"retrieval_rate@" + std::to_string(cfg_.export_top_k), {{"val", val_rate}, {"test", test_rate}}}};
     write_file_atomic(out_ / "test_metrics.json", summary.dump(2) + "\n");
     lrurec::save_candidates(out_ / "candidates.safetensors",
-                            {dataset_.name, dataset_.num_items, {val.top_items, val.top_scores, val.targets},
+                            {dataset_.name,
+                             dataset_.num_items,
+                             {val.top_items, val.top_scores, val.targets},
                              {test.top_items, test.top_scores, test.targets}});
-    std::string table = fmt::format("\ntest metrics of the best model (step {}), exact means over {} users:\n",
-                                    state_.best_step, test_samples_.size());
+    std::string table =
+        fmt::format("\ntest metrics of the best model (step {}), exact means over {} users:\n",
+                    state_.best_step, test_samples_.size());
     for (int k : cfg_.train.metric_ks) {
-      table += fmt::format("  @{:<3} Recall {:.4f}  NDCG {:.4f}  MRR {:.4f}\n", k, test.metrics.at(fmt::format("Recall@{}", k)),
-                           test.metrics.at(fmt::format("NDCG@{}", k)), test.metrics.at(fmt::format("MRR@{}", k)));
+      table +=
+          fmt::format("  @{:<3} Recall {:.4f}  NDCG {:.4f}  MRR {:.4f}\n", k,
+                      test.metrics.at(fmt::format("Recall@{}", k)),
+                      test.metrics.at(fmt::format("NDCG@{}", k)), test.metrics.at(fmt::format("MRR@{}", k)));
     }
-    table += fmt::format("  retrieval rate @{}: val {:.4f}, test {:.4f}\n", cfg_.export_top_k, val_rate, test_rate);
-    table += fmt::format("  time to best validation {:.1f} s, total {:.1f} s\n", state_.best_elapsed_s, state_.elapsed_s);
+    table += fmt::format("  retrieval rate @{}: val {:.4f}, test {:.4f}\n", cfg_.export_top_k, val_rate,
+                         test_rate);
+    table += fmt::format("  time to best validation {:.1f} s, total {:.1f} s\n", state_.best_elapsed_s,
+                         state_.elapsed_s);
     table += fmt::format("  candidates: {}", (out_ / "candidates.safetensors").string());
     log::info("{}", table);
   }
@@ -230,8 +245,10 @@ class Recipe {
     std::vector<at::Tensor> decay, no_decay;
     for (const auto& [name, p] : params_) (lrurec::is_no_decay(name) ? no_decay : decay).push_back(p);
     const auto options = [&](double wd) {
-      return std::make_unique<torch::optim::AdamWOptions>(
-          torch::optim::AdamWOptions(cfg_.train.lr).betas({0.9, 0.999}).eps(cfg_.train.adam_eps).weight_decay(wd));
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg_.train.lr)
+                                                              .betas({0.9, 0.999})
+                                                              .eps(cfg_.train.adam_eps)
+                                                              .weight_decay(wd));
     };
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(decay, options(cfg_.train.weight_decay));
@@ -259,12 +276,15 @@ class Recipe {
 
   // Returns true when early stopping triggers.
   bool validate(MetricsLog& log, double elapsed) {
-    lrurec::EvalOptions options{cfg_.train.eval_batch_size, cfg_.train.val_mask_history, cfg_.train.metric_ks, 0};
+    lrurec::EvalOptions options{cfg_.train.eval_batch_size, cfg_.train.val_mask_history, cfg_.train.metric_ks,
+                                0};
     auto metrics = lrurec::evaluate(model_, val_samples_, options).metrics;
     if (!metrics.count(cfg_.train.best_metric)) {
-      fail("config key 'train.best_metric' is '{}', which is not computed; use e.g. Recall@10 or NDCG@10 with a K "
-           "from train.metric_ks.",
-           cfg_.train.best_metric);
+      fail(
+          "config key 'train.best_metric' is '{}', which is not computed; use e.g. Recall@10 or NDCG@10 with "
+          "a K "
+          "from train.metric_ks.",
+          cfg_.train.best_metric);
     }
     const double value = metrics.at(cfg_.train.best_metric);
     if (value > state_.best_metric) {
@@ -276,9 +296,9 @@ class Recipe {
     } else {
       ++state_.bad_validations;
     }
-    log::info("val step {}: Recall@10 {:.4f} NDCG@10 {:.4f} Recall@20 {:.4f} (best {} {:.4f} at step {})", state_.step,
-              metrics.at("Recall@10"), metrics.at("NDCG@10"), metrics.at("Recall@20"), cfg_.train.best_metric,
-              state_.best_metric, state_.best_step);
+    log::info("val step {}: Recall@10 {:.4f} NDCG@10 {:.4f} Recall@20 {:.4f} (best {} {:.4f} at step {})",
+              state_.step, metrics.at("Recall@10"), metrics.at("NDCG@10"), metrics.at("Recall@20"),
+              cfg_.train.best_metric, state_.best_metric, state_.best_step);
     metrics["step"] = static_cast<double>(state_.step);
     metrics["elapsed_s"] = elapsed;
     log.write(metrics);
@@ -296,11 +316,12 @@ class Recipe {
     c10::NoGradGuard no_grad;
     for (const auto& [name, p] : params_) {
       const auto* info = file->find(name);
-      if (info == nullptr) fail("{}: has no tensor '{}'; it was written for a different model.", path.string(), name);
+      if (info == nullptr)
+        fail("{}: has no tensor '{}'; it was written for a different model.", path.string(), name);
       const at::Tensor t = file->tensor(name);
       if (t.sizes() != p.sizes()) {
-        fail("{}: tensor '{}' has shape {}, the model expects {}. Check model.* and the dataset.", path.string(), name,
-             c10::str(t.sizes()), c10::str(p.sizes()));
+        fail("{}: tensor '{}' has shape {}, the model expects {}. Check model.* and the dataset.",
+             path.string(), name, c10::str(t.sizes()), c10::str(p.sizes()));
       }
       p.copy_(t);
     }
@@ -331,7 +352,9 @@ class Recipe {
 
   void restore() {
     const auto latest = checkpoints_->latest();
-    if (!latest) fail("resume=true, but {} holds no complete checkpoint. Start without --resume.", (out_ / "checkpoints").string());
+    if (!latest)
+      fail("resume=true, but {} holds no complete checkpoint. Start without --resume.",
+           (out_ / "checkpoints").string());
     CheckpointManager::verify(*latest);
     load_weights(*latest / "model.safetensors");
     load_adamw_state(*optimizer_, params_, *latest / "optimizer.safetensors");
@@ -344,7 +367,8 @@ class Recipe {
     state_.best_elapsed_s = state.at("best_elapsed_s");
     state_.elapsed_s = state.at("elapsed_s");
     stop_ = state.at("stopped");
-    shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"), state.at("shuffler").at("position")});
+    shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"),
+                        state.at("shuffler").at("position")});
     log::info("resumed from {} (step {}, best {} {:.4f} at step {})", latest->string(), state_.step,
               cfg_.train.best_metric, state_.best_metric, state_.best_step);
   }

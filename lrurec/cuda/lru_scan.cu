@@ -19,13 +19,15 @@ namespace lrec::lrurec {
 
 namespace {
 
-constexpr int kTile = 32;    // state channels per block (one warp wide: coalesced loads)
-constexpr int kChunks = 8;   // time chunks per block
+constexpr int kTile = 32;   // state channels per block (one warp wide: coalesced loads)
+constexpr int kChunks = 8;  // time chunks per block
 
 template <class T>
 struct Complex {
   T re, im;
-  __device__ Complex operator*(const Complex& o) const { return {re * o.re - im * o.im, re * o.im + im * o.re}; }
+  __device__ Complex operator*(const Complex& o) const {
+    return {re * o.re - im * o.im, re * o.im + im * o.re};
+  }
   __device__ Complex operator+(const Complex& o) const { return {re + o.re, im + o.im}; }
   __device__ Complex conj() const { return {re, -im}; }
 };
@@ -84,8 +86,7 @@ __global__ void backward_kernel(ScanBackwardParams<T> p) {
   __shared__ Complex<T> transfer[kChunks][kTile], local_start[kChunks][kTile], incoming[kChunks][kTile];
   const bool active = n < N;
   const int64_t len = chunk_length(L), start = k * len, end = start + len < L ? start + len : L;
-  const Complex<T> lambda_conj =
-      active ? Complex<T>{p.lambda[n], p.lambda[N + n]}.conj() : Complex<T>{0, 0};
+  const Complex<T> lambda_conj = active ? Complex<T>{p.lambda[n], p.lambda[N + n]}.conj() : Complex<T>{0, 0};
   const uint8_t* mask = p.mask + b * L;
   const T* g = p.grad_h + b * L * stride;
   const T* h = p.h + b * L * stride;
@@ -137,7 +138,8 @@ __global__ void backward_kernel(ScanBackwardParams<T> p) {
 }
 
 void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw std::runtime_error(std::string("lru_scan CUDA ") + what + ": " + cudaGetErrorString(status));
+  if (status != cudaSuccess)
+    throw std::runtime_error(std::string("lru_scan CUDA ") + what + ": " + cudaGetErrorString(status));
 }
 
 dim3 grid_for(int64_t batch, int64_t state) {
@@ -149,14 +151,16 @@ dim3 grid_for(int64_t batch, int64_t state) {
 template <class T>
 void scan_forward_cuda(const ScanForwardParams<T>& p, void* stream) {
   if (p.batch == 0 || p.length == 0) return;
-  forward_kernel<T><<<grid_for(p.batch, p.state), dim3(kTile, kChunks), 0, static_cast<cudaStream_t>(stream)>>>(p);
+  forward_kernel<T>
+      <<<grid_for(p.batch, p.state), dim3(kTile, kChunks), 0, static_cast<cudaStream_t>(stream)>>>(p);
   check(cudaGetLastError(), "forward launch");
 }
 
 template <class T>
 void scan_backward_cuda(const ScanBackwardParams<T>& p, void* stream) {
   if (p.batch == 0 || p.length == 0) return;
-  backward_kernel<T><<<grid_for(p.batch, p.state), dim3(kTile, kChunks), 0, static_cast<cudaStream_t>(stream)>>>(p);
+  backward_kernel<T>
+      <<<grid_for(p.batch, p.state), dim3(kTile, kChunks), 0, static_cast<cudaStream_t>(stream)>>>(p);
   check(cudaGetLastError(), "backward launch");
 }
 

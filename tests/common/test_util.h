@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -47,6 +48,16 @@ std::string error_message(Fn&& body) {
   ADD_FAILURE() << "expected an error, but none was thrown";
   return "";
 }
+
+// Runs tests/python/<script> with `args` in the project's Python; returns its exit code. The scripts exit
+// with 77 when their packages are not importable, and the calling test then skips.
+inline int run_python(const std::string& script, const std::string& args) {
+  const std::string command =
+      std::string(LREC_PYTHON) + " " + LREC_SOURCE_DIR + "/tests/python/" + script + " " + args;
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+inline constexpr int kPythonPackagesMissing = 77;
 
 // The shared data folder (../shared), or "" when it is absent.
 inline std::filesystem::path shared_dir() {

@@ -1,7 +1,6 @@
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <torch/optim/adamw.h>
 
 #include "core/atomic_file.h"
@@ -37,10 +36,11 @@ TEST(Checkpoint, FailedSaveLeavesNothingBehind) {
   TempDir dir;
   CheckpointManager manager(dir.path(), 3);
   manager.save(1, [&](const fs::path& d) { write_payload(d, 1); });
-  EXPECT_THROW(manager.save(2, [&](const fs::path& d) {
-    write_payload(d, 2);
-    throw std::runtime_error("disk full");
-  }),
+  EXPECT_THROW(manager.save(2,
+                            [&](const fs::path& d) {
+                              write_payload(d, 2);
+                              throw std::runtime_error("disk full");
+                            }),
                std::runtime_error);
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path())) ++entries;
@@ -95,19 +95,23 @@ torch::optim::AdamW make_stepped(const NamedParameters& params) {
 
 TEST(Checkpoint, AdamWStateMapsByNameNotPosition) {
   TempDir dir;
-  const NamedParameters params = {{"a", at::ones({2}).requires_grad_()}, {"b", at::ones({3}).requires_grad_()}};
+  const NamedParameters params = {{"a", at::ones({2}).requires_grad_()},
+                                  {"b", at::ones({3}).requires_grad_()}};
   auto opt = make_stepped(params);
   save_adamw_state(opt, params, dir / "optimizer.safetensors");
 
   // The same parameters listed in the opposite order still get their own state.
-  const NamedParameters reversed = {{"b", at::ones({3}).requires_grad_()}, {"a", at::ones({2}).requires_grad_()}};
+  const NamedParameters reversed = {{"b", at::ones({3}).requires_grad_()},
+                                    {"a", at::ones({2}).requires_grad_()}};
   torch::optim::AdamW restored({reversed[0].second, reversed[1].second}, torch::optim::AdamWOptions(0.1));
   load_adamw_state(restored, reversed, dir / "optimizer.safetensors");
   for (const auto& [name, p] : reversed) {
     const auto& want = static_cast<const torch::optim::AdamWParamState&>(
-        *opt.state().at(std::find_if(params.begin(), params.end(), [&](auto& x) { return x.first == name; })
-                            ->second.unsafeGetTensorImpl()));
-    const auto& got = static_cast<const torch::optim::AdamWParamState&>(*restored.state().at(p.unsafeGetTensorImpl()));
+        *opt.state().at(std::find_if(params.begin(), params.end(), [&](auto& x) {
+                          return x.first == name;
+                        })->second.unsafeGetTensorImpl()));
+    const auto& got =
+        static_cast<const torch::optim::AdamWParamState&>(*restored.state().at(p.unsafeGetTensorImpl()));
     EXPECT_EQ(got.step(), 3);
     EXPECT_TRUE(at::equal(got.exp_avg(), want.exp_avg())) << name;
     EXPECT_TRUE(at::equal(got.exp_avg_sq(), want.exp_avg_sq())) << name;
@@ -122,7 +126,8 @@ TEST(Checkpoint, AdamWStateForOtherModelIsRefused) {
 
   const NamedParameters wrong_shape = {{"a", at::ones({5}).requires_grad_()}};
   torch::optim::AdamW other({wrong_shape[0].second}, torch::optim::AdamWOptions(0.1));
-  std::string msg = error_message([&] { load_adamw_state(other, wrong_shape, dir / "optimizer.safetensors"); });
+  std::string msg =
+      error_message([&] { load_adamw_state(other, wrong_shape, dir / "optimizer.safetensors"); });
   EXPECT_NE(msg.find("has shape [2], but parameter 'a' has shape [5]"), std::string::npos) << msg;
 
   const NamedParameters renamed = {{"z", at::ones({2}).requires_grad_()}};

@@ -102,7 +102,9 @@ TEST(Config, MissingRequiredKeyIsNamed) {
 }
 
 TEST(Config, ValueOutsideChoicesListsThem) {
-  const std::string msg = error_message([&] { config::load<RunConfig>(cli("", {"path=x", "negatives=hard"})); });
+  const std::string msg = error_message([&] {
+    config::load<RunConfig>(cli("", {"path=x", "negatives=hard"}));
+  });
   EXPECT_NE(msg.find("must be one of 'random', 'retriever'"), std::string::npos) << msg;
 }
 

@@ -1,9 +1,8 @@
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/safetensors.h"
@@ -29,7 +28,8 @@ std::map<std::string, at::Tensor> expected_tensors() {
   };
 }
 
-void expect_same(const std::map<std::string, at::Tensor>& got, const std::map<std::string, at::Tensor>& want) {
+void expect_same(const std::map<std::string, at::Tensor>& got,
+                 const std::map<std::string, at::Tensor>& want) {
   ASSERT_EQ(got.size(), want.size());
   for (const auto& [name, t] : want) {
     ASSERT_TRUE(got.count(name)) << name;
@@ -111,12 +111,12 @@ TEST(Safetensors, BadFilesGiveClearErrors) {
        "outside the data section"},
       {"size mismatch", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, 'x'),
        "shape x dtype size needs 12"},
-      {"overlap",
-       "{" + ok_entry + R"(,"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, 'x'),
-       "overlaps"},
+      {"overlap", "{" + ok_entry + R"(,"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+       std::string(8, 'x'), "overlaps"},
       {"hole", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, 'x'), "hole"},
       {"trailing bytes", "{" + ok_entry + "}", std::string(12, 'x'), "data section has 12 bytes"},
-      {"negative shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", "", "not a non-negative"},
+      {"negative shape", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", "",
+       "not a non-negative"},
       {"bad metadata", R"({"__metadata__":{"k":1}})", "", "__metadata__['k'] must be a string"},
   };
   for (const auto& c : cases) {
@@ -144,9 +144,9 @@ TEST(Safetensors, ShardedCheckpointThroughIndex) {
   TempDir dir;
   safetensors::save(dir / "model-00001-of-00002.safetensors", {{"a", at::ones({2})}});
   safetensors::save(dir / "model-00002-of-00002.safetensors", {{"b", at::zeros({3})}});
-  nlohmann::json index = {{"metadata", {{"total_size", 20}}},
-                          {"weight_map", {{"a", "model-00001-of-00002.safetensors"},
-                                          {"b", "model-00002-of-00002.safetensors"}}}};
+  nlohmann::json index = {
+      {"metadata", {{"total_size", 20}}},
+      {"weight_map", {{"a", "model-00001-of-00002.safetensors"}, {"b", "model-00002-of-00002.safetensors"}}}};
   write_file_atomic(dir / "model.safetensors.index.json", index.dump());
   const auto ckpt = safetensors::Checkpoint::open(dir.path());
   EXPECT_EQ(ckpt.names(), (std::vector<std::string>{"a", "b"}));
@@ -161,13 +161,7 @@ TEST(Safetensors, ShardedCheckpointThroughIndex) {
   EXPECT_NE(msg.find("that shard has no such tensor"), std::string::npos) << msg;
 }
 
-// Runs the Python reference script; returns its exit code.
-int run_python(const std::string& args) {
-  const std::string command =
-      std::string(LREC_PYTHON) + " " + LREC_SOURCE_DIR + "/tests/python/safetensors_roundtrip.py " + args;
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run_python(const std::string& args) { return testing::run_python("safetensors_roundtrip.py", args); }
 
 TEST(Safetensors, RoundTripsWithPythonPackage) {
   TempDir dir;

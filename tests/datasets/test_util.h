@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "tests/common/test_util.h"
 #include "datasets/dataset.h"
+#include "tests/common/test_util.h"
 
 namespace lrec::data::testing {
 

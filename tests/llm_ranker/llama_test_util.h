@@ -9,6 +9,7 @@
 #include <string>
 
 #include "llm_ranker/llama_model.h"
+#include "tests/common/test_util.h"
 
 namespace lrec::llm::testing {
 
@@ -34,13 +35,7 @@ inline LlamaForCausalLM random_model(const LlamaConfig& cfg, uint64_t seed,
   return model;
 }
 
-// Runs tests/python/<script> with `args`; returns its exit code (77: the packages are missing).
-inline int run_python(const std::string& script, const std::string& args) {
-  const std::string command =
-      fmt::format("{} {}/tests/python/{} {}", LREC_PYTHON, LREC_SOURCE_DIR, script, args);
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using lrec::testing::run_python;
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();

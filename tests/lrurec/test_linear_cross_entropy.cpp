@@ -1,6 +1,5 @@
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "lrurec/linear_cross_entropy.h"
 
@@ -16,10 +15,12 @@ TEST(LinearCrossEntropy, MatchesUnfusedLossAndGradients) {
   for (int64_t chunk : {1, 7, 64, 1000}) {  // chunks that do and do not divide the row count
     const at::Tensor x0 = at::randn({50, 16}), w0 = at::randn({33, 16}) * 0.3, b0 = at::randn({33}) * 0.1;
     const at::Tensor y = at::randint(0, 33, {50}, at::kLong);
-    at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+               b = b0.clone().requires_grad_();
     const at::Tensor fused = linear_cross_entropy(x, w, b, y, /*bf16_matmul=*/false, chunk);
     (fused * 2.5).backward();  // a non-unit upstream gradient
-    at::Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(), br = b0.clone().requires_grad_();
+    at::Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(),
+               br = b0.clone().requires_grad_();
     const at::Tensor reference = at::cross_entropy_loss(at::linear(xr, wr, br), y);
     (reference * 2.5).backward();
     EXPECT_NEAR(fused.item<double>(), reference.item<double>(), 1e-5 * reference.item<double>()) << chunk;
@@ -54,10 +55,12 @@ TEST(LinearCrossEntropy, Bf16MatmulsStayCloseToFp32) {
 }
 
 TEST(LinearCrossEntropy, BadShapesAreRefused) {
-  EXPECT_THROW(linear_cross_entropy(at::zeros({4, 3}), at::zeros({5, 2}), at::zeros({5}), at::zeros({4}, at::kLong)),
-               std::runtime_error);
-  EXPECT_THROW(linear_cross_entropy(at::zeros({0, 3}), at::zeros({5, 3}), at::zeros({5}), at::zeros({0}, at::kLong)),
-               std::runtime_error);
+  EXPECT_THROW(
+      linear_cross_entropy(at::zeros({4, 3}), at::zeros({5, 2}), at::zeros({5}), at::zeros({4}, at::kLong)),
+      std::runtime_error);
+  EXPECT_THROW(
+      linear_cross_entropy(at::zeros({0, 3}), at::zeros({5, 3}), at::zeros({5}), at::zeros({0}, at::kLong)),
+      std::runtime_error);
 }
 
 }  // namespace

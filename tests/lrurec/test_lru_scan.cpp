@@ -1,12 +1,10 @@
 // The LRU scan kernels against the sequential reference loop: forward, dL/du and dL/dλ, in fp32 within
 // 1e-5 relative; the fused kernel against finite differences in fp64.
-#include <gtest/gtest.h>
-
-#include <fmt/format.h>
-#include <torch/cuda.h>
-
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include "lrurec/lru_scan.h"
 
@@ -32,7 +30,7 @@ at::Tensor left_padding_mask(int64_t B, int64_t L) {
     lengths[1] = 1;
   }
   const at::Tensor positions = at::arange(L, at::kLong).unsqueeze(0);  // [1, L]
-  return positions >= (L - lengths).unsqueeze(1);                     // [B, L]
+  return positions >= (L - lengths).unsqueeze(1);                      // [B, L]
 }
 
 double max_relative_error(const at::Tensor& got, const at::Tensor& want) {
@@ -68,7 +66,8 @@ void expect_parity(const Case& c, ScanKernel kernel, at::Device device = at::kCP
   EXPECT_LT(max_relative_error(got.grad_lambda.cpu(), want.grad_lambda), 1e-5) << label;
 }
 
-const std::vector<Case> kCases = {{4, 7, 5}, {5, 1, 3}, {3, 2, 4}, {6, 200, 16}, {3, 64, 8}, {2, 1024, 4}, {4, 33, 128}};
+const std::vector<Case> kCases = {{4, 7, 5},  {5, 1, 3},    {3, 2, 4},   {6, 200, 16},
+                                  {3, 64, 8}, {2, 1024, 4}, {4, 33, 128}};
 
 TEST(LruScan, FusedMatchesSequentialReference) {
   for (const Case& c : kCases) expect_parity(c, ScanKernel::kFused);
@@ -79,7 +78,8 @@ TEST(LruScan, LogDepthMatchesSequentialReference) {
 }
 
 TEST(LruScan, CudaKernelMatchesSequentialReference) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA scan kernel is compiled but not run here";
+  if (!torch::cuda::is_available())
+    GTEST_SKIP() << "no CUDA device: the CUDA scan kernel is compiled but not run here";
   for (const Case& c : kCases) expect_parity(c, ScanKernel::kFused, at::Device(at::kCUDA, 0));
 }
 
@@ -128,7 +128,8 @@ TEST(LruScan, BadShapesAreRefused) {
   const at::Tensor u = at::zeros({2, 3, 4});
   EXPECT_THROW(lru_scan(u, at::zeros({3}), at::ones({2, 3}, at::kBool)), std::runtime_error);
   EXPECT_THROW(lru_scan(u, at::zeros({4}), at::ones({2, 4}, at::kBool)), std::runtime_error);
-  EXPECT_THROW(lru_scan(u.to(at::kHalf), at::zeros({4}, at::kHalf), at::ones({2, 3}, at::kBool)), std::runtime_error);
+  EXPECT_THROW(lru_scan(u.to(at::kHalf), at::zeros({4}, at::kHalf), at::ones({2, 3}, at::kBool)),
+               std::runtime_error);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <gtest/gtest.h>
 
 #include "lrurec/lrurec_model.h"
 
@@ -50,7 +49,7 @@ TEST(LRURecModel, KernelsAgreeOnLossAndEveryParameterGradient) {
   for (const char* scan : {"sequential", "log_depth", "fused"}) {
     at::manual_seed(7);  // same initial weights
     LRURec model = make_model(30, scan);
-    model->eval();       // no dropout: deterministic
+    model->eval();  // no dropout: deterministic
     const at::Tensor loss = model->loss(model->forward(tokens), labels);
     loss.backward();
     if (reference.empty()) {
@@ -102,7 +101,8 @@ TEST(LRURecModel, ParametersFollowThePaper) {
   // Per block with d = 16, N = 32: ν/θ/γ 3N, B and b 2(N·d + N), C and Re(c) 2·d·N + d, LayerNorm 2d,
   // FFN d·4d + 4d + 4d·d + d, LayerNorm 2d. Plus the embedding, its LayerNorm and the output bias.
   const int64_t d = 16, N = 32, V = 101;
-  const int64_t block = 3 * N + 2 * (N * d + N) + 2 * d * N + d + 2 * d + (d * 4 * d + 4 * d + 4 * d * d + d) + 2 * d;
+  const int64_t block =
+      3 * N + 2 * (N * d + N) + 2 * d * N + d + 2 * d + (d * 4 * d + 4 * d + 4 * d * d + d) + 2 * d;
   EXPECT_EQ(count, V * d + 2 * d + 2 * block + V);
   EXPECT_TRUE(is_no_decay("blocks.0.lru_layer.in_bias_real"));
   EXPECT_TRUE(is_no_decay("blocks.1.feed_forward.layer_norm.weight"));

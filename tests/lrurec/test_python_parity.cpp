@@ -69,12 +69,7 @@ double relative_error(const at::Tensor& got, const at::Tensor& want) {
   return scale > 0 ? error / scale : error;
 }
 
-int run_python(const std::string& args) {
-  const std::string command =
-      std::string(LREC_PYTHON) + " " + LREC_SOURCE_DIR + "/tests/python/lrurec_parity.py " + args;
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run_python(const std::string& args) { return lrec::testing::run_python("lrurec_parity.py", args); }
 
 TEST(LRURecPythonParity, ScoresLossAndGradientsMatchTheOfficialStyleModel) {
   TempDir dir;

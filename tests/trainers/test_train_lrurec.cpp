@@ -2,7 +2,6 @@
 // exits cleanly, bad input is refused with a clear message.
 #include <gtest/gtest.h>
 
-
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -75,13 +74,14 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
 TEST(TrainLrurec, CtrlCSavesACheckpointAndExitsCleanly) {
   TempDir dir;
   bool signalled = false;
-  const auto result = run_program(kProgram, small_run(dir / "run", 1'000'000), dir / "run.log", [&](pid_t pid) {
-    // Interrupt once training is under way (the first validation checkpoint exists).
-    if (!signalled && fs::exists(dir / "run" / "checkpoints")) {
-      ::kill(pid, SIGINT);
-      signalled = true;
-    }
-  });
+  const auto result =
+      run_program(kProgram, small_run(dir / "run", 1'000'000), dir / "run.log", [&](pid_t pid) {
+        // Interrupt once training is under way (the first validation checkpoint exists).
+        if (!signalled && fs::exists(dir / "run" / "checkpoints")) {
+          ::kill(pid, SIGINT);
+          signalled = true;
+        }
+      });
   ASSERT_TRUE(signalled) << result.output;
   EXPECT_EQ(result.exit_code, 130) << result.output;
   EXPECT_NE(result.output.find("continue with --resume"), std::string::npos) << result.output;

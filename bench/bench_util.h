@@ -1,0 +1,30 @@
+// Shared by the benchmarks: running a Python reference side by side, in the same run.
+#pragma once
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace lrec::bench {
+
+// Runs `command` (a Python reference script). Its lines "RESULT <name> <seconds>" become the map; every
+// other line is passed through to stderr. Empty when the command cannot start.
+inline std::map<std::string, double> run_reference(const std::string& command) {
+  std::map<std::string, double> out;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen((command + " 2>&1").c_str(), "r"), ::pclose);
+  if (!pipe) return out;
+  char line[512];
+  while (std::fgets(line, sizeof(line), pipe.get())) {
+    char name[128];
+    double seconds = 0;
+    if (std::sscanf(line, "RESULT %127s %lf", name, &seconds) == 2) {
+      out[name] = seconds;
+    } else {
+      std::fputs(line, stderr);
+    }
+  }
+  return out;
+}
+
+}  // namespace lrec::bench
