@@ -110,6 +110,10 @@ class Recipe {
     set_threads(cfg_.threads);
     at::manual_seed(cfg_.train.seed);
     const auto checkpoints = out_ / "checkpoints";
+    checkpoints_.emplace(checkpoints, cfg_.keep_checkpoints);
+    if (cfg_.resume && !checkpoints_->latest()) {
+      fail("resume=true, but {} holds no complete checkpoint. Start without --resume.", checkpoints.string());
+    }
     if (!cfg_.resume && fs::exists(checkpoints) && !fs::is_empty(checkpoints)) {
       fail(
           "{} already holds checkpoints of an earlier run. Pass --resume to continue it, or choose another "
@@ -134,7 +138,6 @@ class Recipe {
     std::sort(params_.begin(), params_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     optimizer_ = make_optimizer();
     shuffler_.emplace(cfg_.train.seed, windows_.size());
-    checkpoints_.emplace(checkpoints, cfg_.keep_checkpoints);
     if (cfg_.resume) restore();
   }
 
