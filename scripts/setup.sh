@@ -36,7 +36,7 @@ fi
 install_requirements() {  # $1: requirements file; re-installs only when the file changed
   local stamp="$venv/.installed-$(basename "$1")"
   if ! cmp -s "$1" "$stamp" 2>/dev/null; then
-    say "installing $(basename "$1") into the venv (the first time downloads LibTorch, several GB)"
+    say "installing $(basename "$1") into the venv (LibTorch alone is several GB the first time)"
     "$python" -m pip install -q --disable-pip-version-check -r "$1"
     cp "$1" "$stamp"
   fi
