@@ -10,6 +10,11 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias = register_parameter("bias", at::empty({out_features}, options));
 }
 
+LinearImpl::LinearImpl(at::Tensor base_weight, at::Tensor base_bias) {
+  weight = register_parameter("weight", base_weight, base_weight.requires_grad());
+  if (base_bias.defined()) bias = register_parameter("bias", base_bias, base_bias.requires_grad());
+}
+
 at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim, const at::TensorOptions& options) {

@@ -22,6 +22,11 @@ class LinearImpl : public torch::nn::Module {
 
   at::Tensor weight;
   at::Tensor bias;  // undefined without bias
+
+ protected:
+  // Registers the given tensors (shared, not copied) as this layer's weight and bias (bias may be
+  // undefined): how an adapter takes over the layer it replaces.
+  LinearImpl(at::Tensor weight, at::Tensor bias);
 };
 TORCH_MODULE(Linear);
 
