@@ -8,20 +8,14 @@ import argparse
 import sys
 import time
 
+from bench_common import seconds_per_call
+
 try:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 except ImportError as e:
     print(f"skip: {e}")
     sys.exit(77)
-
-
-def seconds_per_call(steps, fn):
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - start) / steps
 
 
 def main():

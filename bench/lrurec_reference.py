@@ -24,6 +24,8 @@ import argparse
 import math
 import sys
 import time
+
+from bench_common import seconds_per_call
 import warnings
 
 import torch
@@ -199,14 +201,6 @@ def random_batch(B, L, num_items):
     keep = torch.arange(L + 1).unsqueeze(0) >= (L + 1 - lengths)
     tokens = tokens * keep
     return tokens[:, :L].contiguous(), tokens[:, 1:].contiguous()
-
-
-def seconds_per_call(steps, fn):
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - start) / steps
 
 
 def bench_scan(steps):
