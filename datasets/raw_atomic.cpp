@@ -57,6 +57,18 @@ struct Header {
   }
 };
 
+// Splits a data row into `fields`; a row without the header's number of fields is reported (or skipped)
+// and gives false.
+bool split_row(std::string_view line, size_t number, size_t columns, std::vector<std::string_view>& fields,
+               BadLines& bad) {
+  split(line, "\t", fields);
+  if (fields.size() == columns) return true;
+  bad.report(
+      number, line,
+      fmt::format("expected {} tab-separated fields as in the header, found {}", columns, fields.size()));
+  return false;
+}
+
 void read_inter(const std::filesystem::path& path, RawData& raw, bool skip) {
   BadLines bad(path, skip);
   std::vector<std::string_view> fields;
@@ -74,12 +86,7 @@ void read_inter(const std::filesystem::path& path, RawData& raw, bool skip) {
       raw.has_ratings = rating != kAbsent;
       return;
     }
-    split(line, "\t", fields);
-    if (fields.size() != columns) {
-      return bad.report(
-          number, line,
-          fmt::format("expected {} tab-separated fields as in the header, found {}", columns, fields.size()));
-    }
+    if (!split_row(line, number, columns, fields, bad)) return;
     if (timestamp == kAbsent) line_order = std::to_string(number);
     const char* why =
         add_interaction(raw, fields[user], fields[item], rating == kAbsent ? "" : fields[rating],
@@ -102,12 +109,7 @@ void read_item(const std::filesystem::path& path, RawData& raw, bool skip) {
       columns = header.names.size();
       return;
     }
-    split(line, "\t", fields);
-    if (fields.size() != columns) {
-      return bad.report(
-          number, line,
-          fmt::format("expected {} tab-separated fields as in the header, found {}", columns, fields.size()));
-    }
+    if (!split_row(line, number, columns, fields, bad)) return;
     if (trim(fields[item]).empty()) return bad.report(number, line, "empty item id");
     raw.set_title(raw.items.intern(trim(fields[item])), to_utf8(trim(fields[title])));
   });
