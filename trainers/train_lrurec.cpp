@@ -270,9 +270,7 @@ class Recipe {
     const at::Tensor hidden = model_->forward(lrurec::stack_rows(tokens));  // [B, L, d]
     const at::Tensor loss = model_->loss(hidden, lrurec::stack_rows(labels));
     loss.backward();
-    std::vector<at::Tensor> all;
-    for (const auto& [n, p] : params_) all.push_back(p);
-    torch::nn::utils::clip_grad_norm_(all, cfg_.train.max_grad_norm);
+    torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.max_grad_norm);
     optimizer_->step();
     return loss.item<double>();
   }
