@@ -65,6 +65,12 @@ at::Tensor LoraLinearImpl::delta_weight() const {
   return at::matmul(lora_B->weight, lora_A->weight) * scaling_;
 }
 
+at::Tensor LoraLinearImpl::merged_weight() const {
+  c10::NoGradGuard no_grad;
+  const at::Tensor base = weight.detach().to(at::kFloat);
+  return merged_ ? base.clone() : base + delta_weight();
+}
+
 void LoraLinearImpl::merge() {
   if (merged_) fail("LoRA layer is already merged; unmerge() it first.");
   c10::NoGradGuard no_grad;

@@ -61,6 +61,9 @@ class LoraLinearImpl : public LinearImpl {
   void unmerge();
   bool merged() const { return merged_; }
   double scaling() const { return scaling_; }
+  // The weight this layer applies, W + B A · scaling [out, in], computed in fp32 and detached; the layer is
+  // not modified. Once merged, W already holds the sum and is returned as is (in fp32).
+  at::Tensor merged_weight() const;
 
   Linear lora_A{nullptr};  // weight [r, in]
   Linear lora_B{nullptr};  // weight [out, r]
