@@ -1,0 +1,609 @@
+// finetune_ranker: LoRA-fine-tunes a Llama model to rank the retriever's candidates (LlamaRec, Yue et al.
+// 2023). Each example is a prompt with the user's recent titles and 20 lettered candidates; training
+// maximises the probability of the target's letter at the answer position, ranking sorts the letter
+// logits of one forward pass.
+//
+//   finetune_ranker --config configs/synthetic/ranker.yaml [key=value ...] [--resume]
+//
+// The recipe reads top to bottom: setup, train (validating every eval_every steps, keeping the best
+// adapter by NDCG@10), test, export.
+#include <ATen/ATen.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/atomic_file.h"
+#include "core/checkpoint.h"
+#include "core/config.h"
+#include "core/interrupt.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/metrics_log.h"
+#include "core/progress.h"
+#include "core/runtime.h"
+#include "core/safetensors.h"
+#include "datasets/batching.h"
+#include "datasets/dataset.h"
+#include "datasets/ranker_examples.h"
+#include "llm_ranker/hf_export.h"
+#include "llm_ranker/letter_ranker.h"
+#include "llm_ranker/peft_io.h"
+#include "llm_ranker/prompt.h"
+#include "llm_ranker/ranker_model.h"
+#include "lrurec/candidates.h"
+
+namespace lrec {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// LlamaRec's settings (config.py: lora_*, llm_*) are the defaults.
+struct TrainConfig {
+  int micro_batch_size = 4;  // examples per forward/backward
+  int grad_accum_steps = 4;  // micro-batches per optimizer step (batch = micro_batch_size * grad_accum_steps)
+  double lr = 1e-4;
+  int64_t warmup_steps = 100;  // linear warmup from 0, then linear decay to 0 at the last step
+  double weight_decay = 0.0;
+  double adam_eps = 1e-8;
+  double max_grad_norm = 1.0;
+  int64_t max_epochs = 1;
+  int64_t max_steps = 0;      // optimizer steps; 0: max_epochs over the training examples
+  int64_t eval_every = 100;   // validate at step 0 and every this many optimizer steps
+  int64_t patience = 20;      // validations without a better NDCG@10 before stopping
+  int64_t max_val_users = 0;  // 0: every user; else a fixed seeded subset for the periodic validation
+  int eval_batch_size = 8;
+  int pad_to_multiple = 64;  // prompt batches are padded to a multiple of this length (see letter_ranker.h)
+  std::string loss = "full_vocab";  // full_vocab (LlamaRec) | letters
+  bool eos = true;                  // train "</s>" after the letter, as LlamaRec's labels do
+  std::vector<int> metric_ks = {1, 5, 10};
+  int64_t log_every = 10;
+  uint64_t seed = 42;
+  template <class V>
+  void visit(V& v) {
+    v("micro_batch_size", micro_batch_size);
+    v("grad_accum_steps", grad_accum_steps);
+    v("lr", lr);
+    v("warmup_steps", warmup_steps);
+    v("weight_decay", weight_decay);
+    v("adam_eps", adam_eps);
+    v("max_grad_norm", max_grad_norm);
+    v("max_epochs", max_epochs);
+    v("max_steps", max_steps);
+    v("eval_every", eval_every);
+    v("patience", patience);
+    v("max_val_users", max_val_users);
+    v("eval_batch_size", eval_batch_size);
+    v("pad_to_multiple", pad_to_multiple);
+    v("loss", loss, {"full_vocab", "letters"});
+    v("eos", eos);
+    v("metric_ks", metric_ks);
+    v("log_every", log_every);
+    v("seed", seed);
+  }
+};
+
+struct RunConfig {
+  std::string output_dir = "runs/ranker";
+  int threads = 0;  // 0 = all cores
+  bool resume = false;
+  int keep_checkpoints = 2;
+  std::string candidates;      // the retriever's candidates.safetensors (train_lrurec's export)
+  bool export_merged = false;  // also write the best model with the adapters merged, as a HF checkpoint
+  data::DatasetConfig dataset;
+  llm::RankerModelConfig model;
+  llm::LoraConfig lora;
+  llm::PromptConfig prompt;
+  data::RankerExampleConfig examples;
+  TrainConfig train;
+  template <class V>
+  void visit(V& v) {
+    v("output_dir", output_dir);
+    v("threads", threads);
+    v("resume", resume);
+    v("keep_checkpoints", keep_checkpoints);
+    v.required("candidates", candidates);
+    v("export_merged", export_merged);
+    v("dataset", dataset);
+    v("model", model);
+    v("lora", lora);
+    v("prompt", prompt);
+    v("examples", examples);
+    v("train", train);
+  }
+};
+
+constexpr const char* kUsage = "finetune_ranker --config FILE [section.key=value ...] [--resume]";
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// LlamaRec's two views of one evaluation: the ranker on the users whose target was retrieved (subset),
+// and on all users, the others scoring 0 (overall); the retriever's own order on the same users.
+struct RankingResult {
+  std::map<std::string, double> ranker_subset, ranker_overall, retriever_subset, retriever_overall;
+  int64_t users = 0, retrieved = 0;
+  json to_json() const {
+    return {{"users", users},
+            {"retrieved_users", retrieved},
+            {"ranker", {{"subset", ranker_subset}, {"overall", ranker_overall}}},
+            {"retriever", {{"subset", retriever_subset}, {"overall", retriever_overall}}}};
+  }
+};
+
+// The expected NDCG@k of a uniformly random order of n candidates holding the target.
+double random_order_ndcg(int n, int k) {
+  double sum = 0;
+  for (int r = 1; r <= std::min(n, k); ++r) sum += 1.0 / std::log2(r + 1.0);
+  return sum / n;
+}
+
+class Recipe {
+ public:
+  explicit Recipe(RunConfig cfg) : cfg_(std::move(cfg)), out_(cfg_.output_dir) {}
+
+  // ---- setup ----------------------------------------------------------------------------------------
+  void setup() {
+    const TrainConfig& t = cfg_.train;
+    if (t.micro_batch_size < 1 || t.grad_accum_steps < 1)
+      fail("train.micro_batch_size and train.grad_accum_steps must be >= 1.");
+    if (cfg_.examples.num_candidates < 2 || cfg_.examples.num_candidates > llm::kMaxCandidates)
+      fail("config key 'examples.num_candidates' is {}; it must be in 2..{} (letters A-Z).",
+           cfg_.examples.num_candidates, llm::kMaxCandidates);
+    set_threads(cfg_.threads);
+    at::manual_seed(t.seed);
+    const auto checkpoints = out_ / "checkpoints";
+    checkpoints_.emplace(checkpoints, cfg_.keep_checkpoints);
+    if (cfg_.resume && !checkpoints_->latest())
+      fail("resume=true, but {} holds no complete checkpoint. Start without --resume.", checkpoints.string());
+    if (!cfg_.resume && fs::exists(checkpoints) && !fs::is_empty(checkpoints)) {
+      fail(
+          "{} already holds checkpoints of an earlier run. Pass --resume to continue it, or choose another "
+          "output_dir.",
+          out_.string());
+    }
+    fs::create_directories(out_);
+    config::save_resolved(out_, cfg_);
+    log_startup("finetune_ranker", config::to_yaml(cfg_));
+
+    dataset_ = data::load_dataset(cfg_.dataset);
+    log::info("{}", data::format_stats(dataset_.name, data::compute_stats(dataset_)));
+    const lrurec::CandidateFile candidates = lrurec::load_candidates(cfg_.candidates);
+    if (candidates.num_items != dataset_.num_items ||
+        candidates.val.items.size(0) != int64_t(dataset_.num_users())) {
+      fail(
+          "{} was written for {} users and {} items, but the dataset has {} users and {} items. Use the "
+          "candidates of a train_lrurec run on the same dataset settings.",
+          cfg_.candidates, candidates.val.items.size(0), candidates.num_items, dataset_.num_users(),
+          dataset_.num_items);
+    }
+    val_retrieved_ = lrurec::to_retrieved(candidates.val);
+    const auto n = cfg_.examples.num_candidates, h = cfg_.examples.max_history;
+    val_examples_ = data::make_ranker_eval_examples(dataset_, data::Split::kVal, val_retrieved_, n, h);
+    test_examples_ = data::make_ranker_eval_examples(dataset_, data::Split::kTest,
+                                                     lrurec::to_retrieved(candidates.test), n, h);
+    val_subset_ = periodic_val_subset();
+
+    ranker_ = llm::load_ranker_model(cfg_.model, cfg_.lora);
+    prompts_.emplace(ranker_.tokenizer, cfg_.prompt);
+    letter_ids_.assign(prompts_->letter_ids().begin(), prompts_->letter_ids().begin() + n);
+    titles_.reserve(dataset_.titles.size());
+    for (const std::string& title : dataset_.titles) titles_.push_back(prompts_->truncate_title(title));
+
+    make_train_examples(0);
+    const int64_t batch = int64_t(t.micro_batch_size) * t.grad_accum_steps;
+    const int64_t steps_per_epoch = (int64_t(train_examples_.size()) + batch - 1) / batch;
+    total_steps_ = t.max_steps > 0 ? t.max_steps : steps_per_epoch * t.max_epochs;
+    log::info(
+        "{} training examples ({} optimizer steps per epoch of batch {}), {} steps; val {} users ({} with "
+        "the target retrieved), test {} users",
+        train_examples_.size(), steps_per_epoch, batch, total_steps_, val_examples_.size(),
+        count_retrieved(val_examples_), test_examples_.size());
+    optimizer_ = make_optimizer();
+    shuffler_.emplace(t.seed, train_examples_.size());
+    if (cfg_.resume) restore();
+  }
+
+  // ---- train ----------------------------------------------------------------------------------------
+  // Returns false when stopped by Ctrl-C (after saving a checkpoint).
+  bool train() {
+    const TrainConfig& t = cfg_.train;
+    MetricsLog train_log(out_, "train", cfg_.resume), val_log(out_, "val", cfg_.resume);
+    const auto start = std::chrono::steady_clock::now();
+    const double elapsed_before = state_.elapsed_s;
+    const auto elapsed = [&] { return elapsed_before + seconds_since(start); };
+    if (state_.step == 0 && !cfg_.resume) stop_ = validate(val_log, elapsed());
+    ProgressBar bar("train", std::min(t.eval_every, total_steps_ - state_.step));
+    double loss_sum = 0;
+    int64_t loss_count = 0;
+    while (!stop_ && state_.step < total_steps_) {
+      const double lr = learning_rate(state_.step);
+      const double loss = train_step(lr);
+      ++state_.step;
+      loss_sum += loss;
+      ++loss_count;
+      bar.update(1, fmt::format("epoch {} loss {:.4f} lr {:.2e}", shuffler_->epoch() + 1, loss, lr));
+      if (state_.step % t.log_every == 0) {
+        train_log.write({{"step", double(state_.step)},
+                         {"epoch", double(shuffler_->epoch())},
+                         {"loss", loss_sum / double(loss_count)},
+                         {"lr", lr},
+                         {"elapsed_s", elapsed()}});
+        loss_sum = 0;
+        loss_count = 0;
+      }
+      if (state_.step % t.eval_every == 0 || state_.step == total_steps_) {
+        bar.finish();
+        stop_ = validate(val_log, elapsed());
+        state_.elapsed_s = elapsed();
+        save_checkpoint();
+        bar.restart(std::min(t.eval_every, total_steps_ - state_.step));
+      }
+      if (interrupted()) {
+        bar.finish();
+        state_.elapsed_s = elapsed();
+        save_checkpoint();
+        log::info("stopped at step {}; continue with --resume (output_dir={})", state_.step, out_.string());
+        return false;
+      }
+    }
+    bar.finish();
+    state_.elapsed_s = elapsed();
+    if (stop_)
+      log::info("early stopping at step {}: {} validations without a better NDCG@10", state_.step,
+                t.patience);
+    return true;
+  }
+
+  // ---- test and export ------------------------------------------------------------------------------
+  void test_and_export() {
+    load_best();
+    const RankingResult test = evaluate(test_examples_, "test");
+    const RankingResult val = evaluate(val_examples_, "val");
+    const json summary = {{"dataset", dataset_.name},
+                          {"best_step", state_.best_step},
+                          {"steps", state_.step},
+                          {"seconds_to_best", state_.best_elapsed_s},
+                          {"seconds_total", state_.elapsed_s},
+                          {"num_candidates", cfg_.examples.num_candidates},
+                          {"random_order_ndcg@10", random_order_ndcg(cfg_.examples.num_candidates, 10)},
+                          {"test", test.to_json()},
+                          {"val", val.to_json()}};
+    write_file_atomic(out_ / "test_metrics.json", summary.dump(2) + "\n");
+    if (cfg_.export_merged) {
+      const fs::path merged = out_ / "merged_model";
+      if (fs::exists(merged)) fs::remove_all(merged);  // ours: written by an earlier export of this run
+      llm::save_hf_checkpoint(merged, *ranker_.model,
+                              ranker_.model->model->embed_tokens->weight.scalar_type());
+      log::info("merged model written to {}", merged.string());
+    }
+    std::string table = fmt::format(
+        "\ntest, best model (step {}): {} users, {} with the target in the retriever's top {} ({:.1f}%)\n",
+        state_.best_step, test.users, test.retrieved, cfg_.examples.num_candidates,
+        100.0 * double(test.retrieved) / double(std::max<int64_t>(test.users, 1)));
+    table += "                         ";
+    for (int k : cfg_.train.metric_ks) table += fmt::format("  Recall@{:<2} NDCG@{:<2} MRR@{:<2}", k, k, k);
+    const auto row = [&](const char* name, const std::map<std::string, double>& m) {
+      std::string line = fmt::format("\n  {:<23}", name);
+      for (int k : cfg_.train.metric_ks) {
+        line += fmt::format("  {:9.4f} {:7.4f} {:6.4f}", m.at(fmt::format("Recall@{}", k)),
+                            m.at(fmt::format("NDCG@{}", k)), m.at(fmt::format("MRR@{}", k)));
+      }
+      return line;
+    };
+    table += row("retriever, subset", test.retriever_subset) + row("ranker, subset", test.ranker_subset);
+    table += row("retriever, overall", test.retriever_overall) + row("ranker, overall", test.ranker_overall);
+    table += fmt::format("\n  random order of {} candidates: NDCG@10 {:.4f} (subset)",
+                         cfg_.examples.num_candidates, random_order_ndcg(cfg_.examples.num_candidates, 10));
+    table += fmt::format("\n  time to best validation {:.1f} s, total {:.1f} s; adapter: {}",
+                         state_.best_elapsed_s, state_.elapsed_s, best_path().string());
+    log::info("{}", table);
+  }
+
+ private:
+  struct State {
+    int64_t step = 0;  // optimizer steps
+    double best_ndcg = -1;
+    int64_t best_step = 0;
+    int64_t bad_validations = 0;
+    double best_elapsed_s = 0;
+    double elapsed_s = 0;
+  };
+
+  bool full() const { return cfg_.model.mode == "full"; }
+  llm::Padding padding() const { return {ranker_.pad_id, cfg_.train.pad_to_multiple}; }
+  fs::path best_path() const { return out_ / (full() ? "best_model" : "best_adapter"); }
+
+  std::vector<size_t> periodic_val_subset() const {
+    std::vector<size_t> all(val_examples_.size());
+    std::iota(all.begin(), all.end(), 0);
+    const auto limit = static_cast<size_t>(cfg_.train.max_val_users);
+    if (limit == 0 || limit >= all.size()) return all;
+    data::EpochShuffler order(cfg_.train.seed ^ 0x5eed, all.size());
+    std::vector<size_t> subset = order.next_batch(limit);
+    std::sort(subset.begin(), subset.end());
+    return subset;
+  }
+
+  static int64_t count_retrieved(const std::vector<data::RankerExample>& examples) {
+    return std::count_if(examples.begin(), examples.end(), [](const auto& e) { return e.label >= 0; });
+  }
+
+  // Fresh negatives per epoch, as the seed + epoch rule of make_ranker_train_examples.
+  void make_train_examples(int64_t epoch) {
+    data::RankerExampleConfig examples = cfg_.examples;
+    examples.seed = cfg_.examples.seed + static_cast<uint64_t>(epoch);
+    train_examples_ = data::make_ranker_train_examples(
+        dataset_, examples, examples.negatives == "retriever" ? &val_retrieved_ : nullptr);
+    if (train_examples_.empty())
+      fail("dataset {} gives no training examples: every user's train sequence is shorter than 2.",
+           dataset_.name);
+    examples_epoch_ = epoch;
+  }
+
+  std::vector<int64_t> encode(const data::RankerExample& e) const {
+    std::vector<std::string> history, candidates;
+    for (const int32_t item : e.history) history.push_back(titles_[static_cast<size_t>(item)]);
+    for (const int32_t item : e.candidates) candidates.push_back(titles_[static_cast<size_t>(item)]);
+    return prompts_->encode(history, candidates);
+  }
+
+  // HF's linear schedule with warmup: lr · s / warmup, then lr · (total - s) / (total - warmup).
+  double learning_rate(int64_t s) const {
+    const int64_t warmup = cfg_.train.warmup_steps;
+    if (s < warmup) return cfg_.train.lr * double(s) / double(warmup);
+    return cfg_.train.lr *
+           std::max(0.0, double(total_steps_ - s) / double(std::max<int64_t>(1, total_steps_ - warmup)));
+  }
+
+  std::unique_ptr<torch::optim::AdamW> make_optimizer() {
+    std::vector<at::Tensor> params;
+    for (const auto& [name, p] : ranker_.trainable) params.push_back(p);
+    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(cfg_.train.lr)
+                                                             .betas({0.9, 0.999})
+                                                             .eps(cfg_.train.adam_eps)
+                                                             .weight_decay(cfg_.train.weight_decay));
+  }
+
+  // One optimizer step over grad_accum_steps micro-batches; returns the mean loss.
+  double train_step(double lr) {
+    const TrainConfig& t = cfg_.train;
+    ranker_.model->train();
+    optimizer_->zero_grad();
+    const llm::RankingLossOptions options{t.loss == "letters", t.eos ? ranker_.tokenizer.eos_id() : -1};
+    double loss_sum = 0;
+    for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
+      if (shuffler_->epoch() != examples_epoch_) make_train_examples(shuffler_->epoch());
+      std::vector<std::vector<int64_t>> prompts;
+      std::vector<int64_t> labels;
+      for (const size_t i : shuffler_->next_batch(size_t(t.micro_batch_size))) {
+        prompts.push_back(encode(train_examples_[i]));
+        labels.push_back(train_examples_[i].label);
+      }
+      const at::Tensor loss =
+          llm::ranking_loss(*ranker_.model, prompts, labels, letter_ids_, padding(), options);
+      (loss / t.grad_accum_steps).backward();
+      loss_sum += loss.item<double>();
+    }
+    std::vector<at::Tensor> params;
+    for (const auto& [name, p] : ranker_.trainable) params.push_back(p);
+    torch::nn::utils::clip_grad_norm_(params, t.max_grad_norm);
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+    optimizer_->step();
+    return loss_sum / t.grad_accum_steps;
+  }
+
+  // Scores every example whose target was retrieved (the others score 0 whatever the ranker does).
+  RankingResult evaluate(const std::vector<data::RankerExample>& examples, const std::string& what,
+                         const std::vector<size_t>* subset = nullptr) {
+    ranker_.model->eval();
+    c10::NoGradGuard no_grad;
+    const auto& ks = cfg_.train.metric_ks;
+    RankingMetrics ranker_subset(ks), ranker_overall(ks), retriever_subset(ks), retriever_overall(ks);
+    std::vector<size_t> order;
+    if (subset != nullptr) {
+      order = *subset;
+    } else {
+      order.resize(examples.size());
+      std::iota(order.begin(), order.end(), 0);
+    }
+    std::vector<size_t> scored;
+    for (const size_t i : order) {
+      if (examples[i].label >= 0) {
+        scored.push_back(i);
+      } else {
+        ranker_overall.add(kNotRanked);
+        retriever_overall.add(kNotRanked);
+      }
+    }
+    ProgressBar bar(what, int64_t(scored.size()));
+    const auto batch = size_t(cfg_.train.eval_batch_size);
+    for (size_t begin = 0; begin < scored.size(); begin += batch) {
+      std::vector<std::vector<int64_t>> prompts;
+      std::vector<int64_t> labels;
+      for (size_t j = begin; j < std::min(scored.size(), begin + batch); ++j) {
+        prompts.push_back(encode(examples[scored[j]]));
+        labels.push_back(examples[scored[j]].label);
+      }
+      const at::Device device = ranker_.model->model->embed_tokens->weight.device();
+      const at::Tensor scores = llm::letter_scores(*ranker_.model, llm::left_pad(prompts, padding(), device),
+                                                   letter_ids_)
+                                    .cpu();                    // [B, n]
+      const at::Tensor label = at::tensor(labels, at::kLong);  // [B]
+      const at::Tensor ranks = target_ranks(scores, label);    // [B]
+      ranker_subset.add(ranks);
+      ranker_overall.add(ranks);
+      retriever_subset.add(label + 1);  // the candidates are in retriever order
+      retriever_overall.add(label + 1);
+      bar.update(int64_t(labels.size()));
+    }
+    bar.finish();
+    RankingResult r;
+    r.users = int64_t(order.size());
+    r.retrieved = int64_t(scored.size());
+    r.ranker_subset = ranker_subset.result();
+    r.ranker_overall = ranker_overall.result();
+    r.retriever_subset = retriever_subset.result();
+    r.retriever_overall = retriever_overall.result();
+    return r;
+  }
+
+  // Returns true when early stopping triggers.
+  bool validate(MetricsLog& log, double elapsed) {
+    const RankingResult r = evaluate(val_examples_, "val", &val_subset_);
+    if (!r.ranker_subset.count("NDCG@10"))
+      fail("config key 'train.metric_ks' must contain 10: the best model is chosen by NDCG@10.");
+    const double ndcg = r.ranker_subset.at("NDCG@10");
+    if (ndcg > state_.best_ndcg) {
+      state_.best_ndcg = ndcg;
+      state_.best_step = state_.step;
+      state_.best_elapsed_s = elapsed;
+      state_.bad_validations = 0;
+      save_best();
+    } else {
+      ++state_.bad_validations;
+    }
+    log::info(
+        "val step {}: ranker NDCG@10 {:.4f} Recall@5 {:.4f} (retriever order {:.4f} / {:.4f}) over {} users; "
+        "best {:.4f} at step {}",
+        state_.step, ndcg, r.ranker_subset.at("Recall@5"), r.retriever_subset.at("NDCG@10"),
+        r.retriever_subset.at("Recall@5"), r.retrieved, state_.best_ndcg, state_.best_step);
+    std::map<std::string, double> row;
+    for (const auto& [k, v] : r.ranker_subset) row[k] = v;
+    for (const auto& [k, v] : r.retriever_subset) row["retriever_" + k] = v;
+    row["step"] = double(state_.step);
+    row["elapsed_s"] = elapsed;
+    log.write(row);
+    return state_.bad_validations >= cfg_.train.patience;
+  }
+
+  // The best weights, replaced as a whole: written beside, then swapped in by renames.
+  void save_best() {
+    const fs::path target = best_path(), fresh = out_ / ".tmp-best", old = out_ / ".old-best";
+    fs::remove_all(fresh);
+    if (full())
+      llm::save_hf_checkpoint(fresh, *ranker_.model, at::kFloat);
+    else
+      llm::save_peft_adapter(fresh, *ranker_.model, ranker_.lora, cfg_.model.path);
+    fs::remove_all(old);
+    if (fs::exists(target)) fs::rename(target, old);
+    fs::rename(fresh, target);
+    fs::remove_all(old);
+  }
+
+  void load_best() {
+    const fs::path best = best_path();
+    if (full())
+      copy_trainable(best / "model.safetensors", "");
+    else
+      copy_trainable(best / "adapter_model.safetensors", "base_model.model.");
+  }
+
+  std::map<std::string, at::Tensor> trainable_weights() const {
+    std::map<std::string, at::Tensor> out;
+    for (const auto& [name, p] : ranker_.trainable) out[name] = p;
+    return out;
+  }
+
+  // Copies every trainable tensor from `path`, where it is named prefix + its parameter name.
+  void copy_trainable(const fs::path& path, const std::string& prefix) {
+    const auto file = safetensors::File::open(path);
+    c10::NoGradGuard no_grad;
+    for (const auto& [name, p] : ranker_.trainable) {
+      if (file->find(prefix + name) == nullptr)
+        fail("{}: has no tensor '{}'; it was written for a different model or LoRA config.", path.string(),
+             prefix + name);
+      const at::Tensor t = file->tensor(prefix + name);
+      if (t.sizes() != p.sizes())
+        fail("{}: tensor '{}' has shape {}, the model expects {}.", path.string(), prefix + name,
+             c10::str(t.sizes()), c10::str(p.sizes()));
+      p.copy_(t);
+    }
+  }
+
+  void save_checkpoint() {
+    const auto s = shuffler_->state();
+    const json state = {{"step", state_.step},
+                        {"shuffler", {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}}},
+                        {"best_ndcg", state_.best_ndcg},
+                        {"best_step", state_.best_step},
+                        {"bad_validations", state_.bad_validations},
+                        {"best_elapsed_s", state_.best_elapsed_s},
+                        {"elapsed_s", state_.elapsed_s},
+                        {"stopped", stop_}};
+    checkpoints_->save(state_.step, [&](const fs::path& dir) {
+      safetensors::save(dir / "model.safetensors", trainable_weights());
+      save_adamw_state(*optimizer_, ranker_.trainable, dir / "optimizer.safetensors");
+      save_rng_state(dir / "rng.safetensors");
+      write_file_atomic(dir / "state.json", state.dump(2) + "\n");
+      config::save_resolved(dir, cfg_);
+    });
+  }
+
+  void restore() {
+    const auto latest = checkpoints_->latest();
+    CheckpointManager::verify(*latest);
+    copy_trainable(*latest / "model.safetensors", "");
+    load_adamw_state(*optimizer_, ranker_.trainable, *latest / "optimizer.safetensors");
+    load_rng_state(*latest / "rng.safetensors");
+    const json state = json::parse(read_file(*latest / "state.json"));
+    state_.step = state.at("step");
+    state_.best_ndcg = state.at("best_ndcg");
+    state_.best_step = state.at("best_step");
+    state_.bad_validations = state.at("bad_validations");
+    state_.best_elapsed_s = state.at("best_elapsed_s");
+    state_.elapsed_s = state.at("elapsed_s");
+    stop_ = state.at("stopped");
+    shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"),
+                        state.at("shuffler").at("position")});
+    if (shuffler_->epoch() != examples_epoch_) make_train_examples(shuffler_->epoch());
+    log::info("resumed from {} (step {}, best NDCG@10 {:.4f} at step {})", latest->string(), state_.step,
+              state_.best_ndcg, state_.best_step);
+  }
+
+  RunConfig cfg_;
+  fs::path out_;
+  data::Dataset dataset_;
+  data::RetrievedCandidates val_retrieved_;
+  std::vector<data::RankerExample> train_examples_, val_examples_, test_examples_;
+  int64_t examples_epoch_ = -1;
+  std::vector<size_t> val_subset_;
+  llm::RankerModel ranker_;
+  std::optional<llm::PromptBuilder> prompts_;
+  std::vector<int64_t> letter_ids_;
+  std::vector<std::string> titles_;  // truncated, by item id
+  int64_t total_steps_ = 0;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::optional<data::EpochShuffler> shuffler_;
+  std::optional<CheckpointManager> checkpoints_;
+  State state_;
+  bool stop_ = false;
+};
+
+}  // namespace
+}  // namespace lrec
+
+int main(int argc, char** argv) {
+  using namespace lrec;
+  try {
+    const auto cli = config::parse_command_line(argc, argv, kUsage);
+    if (cli.help) {
+      std::printf("usage: %s\n\nkeys and defaults:\n%s", kUsage, config::to_yaml(RunConfig{}).c_str());
+      return 0;
+    }
+    install_interrupt_handler();
+    Recipe recipe(config::load<RunConfig>(cli));
+    recipe.setup();
+    if (!recipe.train()) return kInterruptedExitCode;
+    recipe.test_and_export();
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}
