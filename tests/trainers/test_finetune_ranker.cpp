@@ -1,0 +1,251 @@
+// finetune_ranker and rank end to end on a small synthetic dataset, with the retriever's candidates from
+// train_lrurec and a tiny random Llama from make_tiny_llama: resume continues the same run, Ctrl-C saves
+// and exits cleanly, the outputs are complete, the merged export ranks as base + adapter, bad input is
+// refused with a clear message.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "tests/common/run_program.h"
+#include "tests/common/test_util.h"
+
+namespace lrec {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::run_program;
+using testing::TempDir;
+
+const std::string kBin = LREC_BINARY_DIR;
+const std::string kFinetune = kBin + "/trainers/finetune_ranker";
+const std::string kRank = kBin + "/trainers/rank";
+
+const std::vector<std::string> kDataset = {
+    "dataset.format=synthetic",        "dataset.cache_dir=",
+    "dataset.synthetic.num_users=120", "dataset.synthetic.num_items=80",
+    "dataset.synthetic.min_length=8",  "dataset.synthetic.max_length=20"};
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Stage 1 and the tiny model, made once for the whole suite.
+class FinetuneRanker : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto lrurec = run_program(
+        kBin + "/trainers/train_lrurec",
+        with({"output_dir=" + (*dir_ / "lrurec").string(), "model.hidden=16", "train.batch_size=8",
+              "train.max_len=16", "train.val_iterations=6", "train.max_steps=6", "threads=1"},
+             kDataset),
+        *dir_ / "lrurec.log");
+    ASSERT_EQ(lrurec.exit_code, 0) << lrurec.output;
+    const auto tiny = run_program(kBin + "/llm_ranker/make_tiny_llama",
+                                  with({"output_dir=" + (*dir_ / "tiny").string(), "vocab_size=400",
+                                        "hidden_size=32", "intermediate_size=64", "init_std=0.1"},
+                                       kDataset),
+                                  *dir_ / "tiny.log");
+    ASSERT_EQ(tiny.exit_code, 0) << tiny.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static std::vector<std::string> run_args(const fs::path& out, int max_steps) {
+    return with(
+        {"output_dir=" + out.string(), "candidates=" + (*dir_ / "lrurec/candidates.safetensors").string(),
+         "model.path=" + (*dir_ / "tiny").string(), "model.dtype=float32", "examples.max_history=5",
+         "examples.examples_per_user=2", "train.micro_batch_size=2", "train.grad_accum_steps=2",
+         "train.warmup_steps=1000",  // the schedule then does not depend on max_steps
+         "train.lr=0.01", "train.eval_every=4", "train.eval_batch_size=16", "train.max_val_users=30",
+         "train.log_every=1", "train.max_steps=" + std::to_string(max_steps), "threads=1"},
+        kDataset);
+  }
+
+  static TempDir* dir_;
+};
+TempDir* FinetuneRanker::dir_ = nullptr;
+
+// (step, loss) of every line of train.jsonl.
+std::vector<std::pair<int64_t, double>> losses(const fs::path& out) {
+  std::vector<std::pair<int64_t, double>> rows;
+  std::ifstream in(out / "train.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = json::parse(line);
+    rows.emplace_back(j.at("step").get<int64_t>(), j.at("loss").get<double>());
+  }
+  return rows;
+}
+
+TEST_F(FinetuneRanker, ResumeContinuesTheSameRun) {
+  TempDir dir;
+  const auto straight = run_program(kFinetune, run_args(dir / "straight", 8), dir / "straight.log");
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const auto first = run_program(kFinetune, run_args(dir / "resumed", 4), dir / "first.log");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  auto args = run_args(dir / "resumed", 8);
+  args.push_back("--resume");
+  const auto second = run_program(kFinetune, args, dir / "second.log");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
+
+  const auto want = losses(dir / "straight"), got = losses(dir / "resumed");
+  ASSERT_EQ(want.size(), 8u);
+  ASSERT_EQ(got.size(), 8u);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first);
+    EXPECT_EQ(got[i].second, want[i].second) << "loss differs at step " << want[i].first;
+  }
+  EXPECT_NE(want.front().second, want.back().second);  // it trained
+  EXPECT_EQ(read_file(dir / "straight/best_adapter/adapter_model.safetensors"),
+            read_file(dir / "resumed/best_adapter/adapter_model.safetensors"));
+}
+
+TEST_F(FinetuneRanker, WritesAdapterMetricsAndTheTable) {
+  TempDir dir;
+  const auto run = run_program(kFinetune, run_args(dir / "run", 4), dir / "run.log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (const char* file : {"best_adapter/adapter_config.json", "best_adapter/adapter_model.safetensors",
+                           "test_metrics.json", "train.csv", "val.csv", "config.yaml"}) {
+    EXPECT_TRUE(fs::exists(dir / "run" / file)) << file;
+  }
+  const json metrics = json::parse(read_file(dir / "run/test_metrics.json"));
+  const json& test = metrics.at("test");
+  EXPECT_EQ(test.at("users").get<int>(), 120);
+  const double rate = test.at("retrieved_users").get<double>() / 120;
+  for (const char* who : {"ranker", "retriever"}) {
+    for (const char* k : {"Recall@1", "NDCG@5", "MRR@10"}) {
+      // Overall = subset x retrieval rate: the users whose target was not retrieved score 0.
+      EXPECT_NEAR(test.at(who).at("overall").at(k).get<double>(),
+                  test.at(who).at("subset").at(k).get<double>() * rate, 1e-12)
+          << who << " " << k;
+    }
+  }
+  EXPECT_NE(run.output.find("ranker, subset"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("retriever, overall"), std::string::npos) << run.output;
+  const json adapter = json::parse(read_file(dir / "run/best_adapter/adapter_config.json"));
+  EXPECT_EQ(adapter.at("peft_type"), "LORA");
+}
+
+TEST_F(FinetuneRanker, CtrlCSavesACheckpointAndExitsCleanly) {
+  TempDir dir;
+  bool signalled = false;
+  const auto result =
+      run_program(kFinetune, run_args(dir / "run", 1'000'000), dir / "run.log", [&](pid_t pid) {
+        if (!signalled && fs::exists(dir / "run" / "checkpoints") &&
+            !fs::is_empty(dir / "run" / "checkpoints")) {
+          ::kill(pid, SIGINT);
+          signalled = true;
+        }
+      });
+  ASSERT_TRUE(signalled) << result.output;
+  EXPECT_EQ(result.exit_code, 130) << result.output;
+  EXPECT_NE(result.output.find("continue with --resume"), std::string::npos) << result.output;
+  auto args = run_args(dir / "run", 1);
+  args.push_back("--resume");
+  const auto resumed = run_program(kFinetune, args, dir / "resume.log");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+}
+
+TEST_F(FinetuneRanker, MergedExportAndServingRankAlike) {
+  TempDir dir;
+  auto args = run_args(dir / "run", 4);
+  args.push_back("export_merged=true");
+  ASSERT_EQ(run_program(kFinetune, args, dir / "run.log").exit_code, 0);
+  testing::write_text(
+      dir / "requests.jsonl",
+      "{\"history\": [\"The Red Dragon\", \"A Quiet Castle\"], \"candidates\": [\"Moon Garden\", "
+      "\"The Dragon Returns\", \"Castle Nights\"]}\n\n"
+      "{\"history\": [], \"candidates\": [\"One\", \"Two\"]}\n");
+  const auto serve = [&](const std::vector<std::string>& model, const std::string& name) {
+    const auto result = run_program(
+        kRank,
+        with({"input=" + (dir / "requests.jsonl").string(), "output=" + (dir / name).string(), "threads=1"},
+             model),
+        dir / (name + ".log"));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_NE(result.output.find("latency per request"), std::string::npos) << result.output;
+    std::vector<json> lines;
+    std::ifstream in(dir / name);
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    return lines;
+  };
+  const auto adapter = serve({"model.path=" + (*dir_ / "tiny").string(), "model.dtype=float32",
+                              "model.adapter=" + (dir / "run/best_adapter").string()},
+                             "adapter.jsonl");
+  const auto merged =
+      serve({"model.path=" + (dir / "run/merged_model").string(),
+             "model.tokenizer=" + (*dir_ / "tiny").string(), "model.dtype=float32", "model.mode=full"},
+            "merged.jsonl");
+  ASSERT_EQ(adapter.size(), 2u);
+  ASSERT_EQ(merged.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& a = adapter[i].at("ranking");
+    ASSERT_EQ(a.size(), i == 0 ? 3u : 2u);
+    for (size_t r = 0; r < a.size(); ++r) {
+      EXPECT_EQ(a[r].at("candidate"), merged[i].at("ranking")[r].at("candidate"));
+      EXPECT_NEAR(a[r].at("score").get<double>(), merged[i].at("ranking")[r].at("score").get<double>(), 1e-4);
+      if (r > 0) EXPECT_GE(a[r - 1].at("score").get<double>(), a[r].at("score").get<double>());
+    }
+  }
+}
+
+TEST_F(FinetuneRanker, RankRejectsBadRequestsNamingTheLine) {
+  TempDir dir;
+  const std::vector<std::string> model = {"model.path=" + (*dir_ / "tiny").string(), "model.dtype=float32"};
+  const auto rank = [&](const std::string& requests) {
+    testing::write_text(dir / "in.jsonl", requests);
+    return run_program(
+        kRank,
+        with({"input=" + (dir / "in.jsonl").string(), "output=" + (dir / "out.jsonl").string()}, model),
+        dir / "log");
+  };
+  const auto bad_json = rank("{\"history\": [], \"candidates\": [\"a\"]}\n{oops\n");
+  EXPECT_EQ(bad_json.exit_code, 1);
+  EXPECT_NE(bad_json.output.find("in.jsonl:2: not valid JSON"), std::string::npos) << bad_json.output;
+  EXPECT_FALSE(fs::exists(dir / "out.jsonl"));  // no partial output file
+  const auto ids = rank("{\"history\": [3], \"candidates\": [\"a\"]}\n");
+  EXPECT_NE(ids.output.find("in.jsonl:1: \"history\" holds the item id 3; set use_dataset=true"),
+            std::string::npos)
+      << ids.output;
+  std::string many = "{\"history\": [], \"candidates\": [";
+  for (int i = 0; i < 27; ++i) many += (i ? ",\"t" : "\"t") + std::to_string(i) + "\"";
+  const auto too_many = rank(many + "]}\n");
+  EXPECT_NE(too_many.output.find("in.jsonl:1: 27 candidates; give 1 to 26"), std::string::npos)
+      << too_many.output;
+}
+
+TEST_F(FinetuneRanker, BadInputNamesTheKeyOrFile) {
+  TempDir dir;
+  const auto run = [&](const std::vector<std::string>& extra) {
+    return run_program(kFinetune, with(run_args(dir / "run", 2), extra), dir / "log");
+  };
+  const auto other_data = run({"dataset.synthetic.num_users=100"});
+  EXPECT_EQ(other_data.exit_code, 1);
+  EXPECT_NE(other_data.output.find("was written for 120 users"), std::string::npos) << other_data.output;
+  const auto no_model = run({"model.path=" + (dir / "nope").string()});
+  EXPECT_NE(no_model.output.find("config key 'model.path'"), std::string::npos) << no_model.output;
+  const auto letters = run({"examples.num_candidates=27"});
+  EXPECT_NE(letters.output.find("'examples.num_candidates' is 27"), std::string::npos) << letters.output;
+  const auto full_bf16 = run({"model.mode=full", "model.dtype=bfloat16"});
+  EXPECT_NE(full_bf16.output.find("needs model.dtype=float32"), std::string::npos) << full_bf16.output;
+  const auto typo = run({"train.micro_batch=2"});
+  EXPECT_NE(typo.output.find("Did you mean 'train.micro_batch_size'"), std::string::npos) << typo.output;
+}
+
+TEST_F(FinetuneRanker, FullFineTuneWritesAHuggingFaceModel) {
+  TempDir dir;
+  auto args = run_args(dir / "run", 4);
+  args.push_back("model.mode=full");
+  const auto run = run_program(kFinetune, args, dir / "run.log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(fs::exists(dir / "run/best_model/config.json"));
+  EXPECT_TRUE(fs::exists(dir / "run/best_model/model.safetensors"));
+  EXPECT_NE(run.output.find("full fine-tune"), std::string::npos) << run.output;
+}
+
+}  // namespace
+}  // namespace lrec
