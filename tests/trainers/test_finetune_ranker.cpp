@@ -129,6 +129,23 @@ TEST_F(FinetuneRanker, WritesAdapterMetricsAndTheTable) {
   EXPECT_EQ(adapter.at("peft_type"), "LORA");
 }
 
+// The other options run end to end: retriever negatives, the letters-only loss without EOS, a bf16 base
+// with gradient checkpointing and LoRA on every projection.
+TEST_F(FinetuneRanker, OtherOptionsRun) {
+  TempDir dir;
+  const auto run =
+      run_program(kFinetune,
+                  with(run_args(dir / "run", 3),
+                       {"examples.negatives=retriever", "train.loss=letters", "train.eos=false",
+                        "model.dtype=bfloat16", "model.gradient_checkpointing=true",
+                        "lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]"}),
+                  dir / "run.log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto rows = losses(dir / "run");
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& [step, loss] : rows) EXPECT_TRUE(std::isfinite(loss) && loss > 0) << step;
+}
+
 TEST_F(FinetuneRanker, CtrlCSavesACheckpointAndExitsCleanly) {
   TempDir dir;
   bool signalled = false;
