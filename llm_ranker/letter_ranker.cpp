@@ -82,6 +82,19 @@ at::Tensor ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vect
     const at::Tensor eos = at::full({batch.input_ids.size(0)}, options.eos_id, label.options());
     loss = (loss + at::cross_entropy_loss(logits.select(1, 1), eos)) / 2;
   }
+  if (options.prompt_lm_weight > 0) {
+    // Position i predicts token i + 1 for the prompt's tokens (not the answer, not padding).
+    const int64_t prompt_end = t - (answer_len - 1);  // the prompt occupies [.., prompt_end)
+    const at::Tensor inputs = hidden.narrow(1, 0, prompt_end - 1);
+    const at::Tensor lm = model.lm_logits(inputs).to(at::kFloat);                        // [B, P - 1, V]
+    at::Tensor targets = batch.input_ids.narrow(1, 1, prompt_end - 1).clone();           // [B, P - 1]
+    const at::Tensor counted = batch.attention_mask.narrow(1, 0, prompt_end - 1).eq(1);  // input is a token
+    targets.masked_fill_(counted.logical_not(), -100);
+    const at::Tensor lm_loss =
+        at::cross_entropy_loss(lm.flatten(0, 1), targets.flatten(), {}, at::Reduction::Mean,
+                               /*ignore_index=*/-100);
+    loss = loss + options.prompt_lm_weight * lm_loss;
+  }
   return loss;
 }
 
@@ -91,7 +104,8 @@ at::Tensor ranking_loss_reference(LlamaForCausalLMImpl& model,
                                   const RankingLossOptions& options) {
   check_labels(labels, prompts.size(), letter_ids.size());
   const at::Device device = model.model->embed_tokens->weight.device();
-  at::Tensor total = at::zeros({}, at::kFloat);
+  at::Tensor total = at::zeros({}, at::kFloat), lm_sum = at::zeros({}, at::kFloat);
+  int64_t lm_count = 0;
   for (size_t b = 0; b < prompts.size(); ++b) {
     const int64_t letter = letter_ids[static_cast<size_t>(labels[b])];
     std::vector<int64_t> sequence = prompts[b];
@@ -112,8 +126,15 @@ at::Tensor ranking_loss_reference(LlamaForCausalLMImpl& model,
     }
     if (options.eos_id >= 0) nll = (nll - logp[last + 1][options.eos_id]) / 2;
     total = total + nll.cpu();
+    for (int64_t i = 0; i < last; ++i) {
+      lm_sum = lm_sum - logp[i][prompts[b][static_cast<size_t>(i + 1)]].cpu();
+      ++lm_count;
+    }
   }
-  return total / static_cast<double>(prompts.size());
+  at::Tensor loss = total / static_cast<double>(prompts.size());
+  if (options.prompt_lm_weight > 0)
+    loss = loss + options.prompt_lm_weight * lm_sum / static_cast<double>(lm_count);
+  return loss;
 }
 
 }  // namespace lrec::llm

@@ -7,7 +7,7 @@
 //   full vocabulary:  CE(logits[T - 1, :],          letter_ids[label])
 //   letters only:     CE(logits[T - 1, letter_ids], label)
 // and, with EOS, also CE(logits at the letter, eos) — the answer "A</s>" of LlamaRec's labels, averaged
-// over the answer tokens as transformers does.
+// over the answer tokens as transformers does. Optionally plus a weighted language-model loss on the prompt.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -43,6 +43,9 @@ at::Tensor letter_scores(LlamaForCausalLMImpl& model, const PromptBatch& prompts
 struct RankingLossOptions {
   bool letters_only = false;  // CE over the candidate letters instead of the whole vocabulary
   int64_t eos_id = -1;        // >= 0: also train EOS after the letter
+  // > 0: adds this weight times the mean next-token loss over the prompt's own tokens (torchtune's
+  // train_on_input, weighted). LlamaRec uses 0. It gives a small model from scratch a dense signal.
+  double prompt_lm_weight = 0;
 };
 
 // Mean loss over the batch. prompts[b] are the prompt ids (no answer); labels[b] the target's index

@@ -60,6 +60,7 @@ struct TrainConfig {
   int pad_to_multiple = 64;  // prompt batches are padded to a multiple of this length (see letter_ranker.h)
   std::string loss = "full_vocab";  // full_vocab (LlamaRec) | letters
   bool eos = true;                  // train "</s>" after the letter, as LlamaRec's labels do
+  double prompt_lm_weight = 0;  // > 0: plus this times the next-token loss on the prompt (letter_ranker.h)
   std::vector<int> metric_ks = {1, 5, 10};
   int64_t log_every = 10;
   uint64_t seed = 42;
@@ -81,6 +82,7 @@ struct TrainConfig {
     v("pad_to_multiple", pad_to_multiple);
     v("loss", loss, {"full_vocab", "letters"});
     v("eos", eos);
+    v("prompt_lm_weight", prompt_lm_weight);
     v("metric_ks", metric_ks);
     v("log_every", log_every);
     v("seed", seed);
@@ -375,7 +377,8 @@ class Recipe {
     const TrainConfig& t = cfg_.train;
     ranker_.model->train();
     optimizer_->zero_grad();
-    const llm::RankingLossOptions options{t.loss == "letters", t.eos ? ranker_.tokenizer.eos_id() : -1};
+    const llm::RankingLossOptions options{t.loss == "letters", t.eos ? ranker_.tokenizer.eos_id() : -1,
+                                          t.prompt_lm_weight};
     double loss_sum = 0;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
       if (shuffler_->epoch() != examples_epoch_) make_train_examples(shuffler_->epoch());

@@ -73,6 +73,21 @@ INSTANTIATE_TEST_SUITE_P(AllOptions, LossVariants,
                          ::testing::Values(std::pair{false, false}, std::pair{true, false},
                                            std::pair{false, true}, std::pair{true, true}));
 
+TEST(LetterRanker, PromptLanguageModelTermEqualsReference) {
+  auto model = random_model(tiny_config(), 3);
+  const auto prompts = random_prompts(4, 5);
+  const std::vector<int64_t> labels = {3, 0, 1, 4};
+  for (const int64_t eos : {int64_t{-1}, int64_t{2}}) {
+    const RankingLossOptions plain{false, eos}, with_lm{false, eos, 0.5};
+    const double base = ranking_loss(*model, prompts, labels, kLetters, {0, 8}, plain).item<double>();
+    const double lm = ranking_loss(*model, prompts, labels, kLetters, {0, 8}, with_lm).item<double>();
+    const double reference =
+        ranking_loss_reference(*model, prompts, labels, kLetters, with_lm).item<double>();
+    EXPECT_NEAR(lm, reference, 1e-5) << eos;
+    EXPECT_GT(lm - base, 0.5);  // half a next-token loss of a random model over 64 tokens (about ln 64)
+  }
+}
+
 TEST(LetterRanker, LossErrorsOnBadLabels) {
   auto model = random_model(tiny_config(), 1);
   EXPECT_NE(lrec::testing::error_message([&] {
