@@ -2,7 +2,8 @@
 //   {"history": [titles or item ids, oldest first], "candidates": [titles or item ids]}
 // ranks the candidates with one forward pass (the letter logits), and writes one JSON line per request,
 //   {"ranking": [{"candidate": <as given>, "letter": "C", "score": 3.21}, ...best first], "latency_ms": 12.3}
-// JSON strings are titles; JSON numbers are the dataset's raw item ids (then `dataset` must be set). At
+// JSON strings are titles; integers and {"id": "<raw id>"} objects are the dataset's raw item ids (then
+// use_dataset=true and `dataset` must be set). At
 // the end it logs the latency per request (mean, p50, p95, max).
 //
 //   rank --config configs/synthetic/rank.yaml model.adapter=runs/.../best_adapter input=requests.jsonl
@@ -110,20 +111,23 @@ class Ranker {
     for (const json& entry : list) {
       if (entry.is_string()) {
         out.push_back(prompts_->truncate_title(entry.get<std::string>()));
-      } else if (entry.is_number_integer()) {
+      } else if (entry.is_number_integer() || (entry.is_object() && entry.contains("id"))) {
+        const json& id = entry.is_object() ? entry.at("id") : entry;
+        const std::string raw = id.is_string() ? id.get<std::string>() : id.dump();
         if (!cfg_.use_dataset)
           fail(
               "{}: \"{}\" holds the item id {}; set use_dataset=true and dataset.* to map ids to titles, or "
               "send titles.",
-              where, key, entry.dump());
-        const auto it = item_by_raw_id_.find(entry.dump());
+              where, key, raw);
+        const auto it = item_by_raw_id_.find(raw);
         if (it == item_by_raw_id_.end())
-          fail("{}: item id {} in \"{}\" is not an item of dataset {}.", where, entry.dump(), key,
-               dataset_.name);
+          fail("{}: item id {} in \"{}\" is not an item of dataset {}.", where, raw, key, dataset_.name);
         out.push_back(prompts_->truncate_title(dataset_.titles[it->second]));
       } else {
-        fail("{}: \"{}\" entries must be titles (strings) or item ids (integers), found {}.", where, key,
-             entry.dump());
+        fail(
+            "{}: \"{}\" entries must be titles (strings) or item ids (integers or {{\"id\": ...}}), found "
+            "{}.",
+            where, key, entry.dump());
       }
     }
     return out;
