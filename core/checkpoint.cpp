@@ -84,6 +84,17 @@ fs::path CheckpointManager::save(int64_t step, const std::function<void(const fs
   return final_dir;
 }
 
+void CheckpointManager::check_start(bool resume) const {
+  if (resume && !latest())
+    fail("resume=true, but {} holds no complete checkpoint. Start without --resume.", root_.string());
+  if (!resume && fs::exists(root_) && !fs::is_empty(root_)) {
+    fail(
+        "{} already holds checkpoints of an earlier run. Pass --resume to continue it, or choose another "
+        "output_dir.",
+        root_.parent_path().string());
+  }
+}
+
 std::optional<fs::path> CheckpointManager::latest() const {
   auto all = list_checkpoints(root_);
   for (auto it = all.rbegin(); it != all.rend(); ++it) {

@@ -40,6 +40,10 @@ class CheckpointManager {
   // Newest directory with a manifest, or nothing. Does not verify it.
   std::optional<std::filesystem::path> latest() const;
 
+  // A run's start: with `resume`, a complete checkpoint must exist; without, the directory must hold no
+  // checkpoints of an earlier run (never overwritten). Throws lrec::Error saying which flag to change.
+  void check_start(bool resume) const;
+
   // Throws lrec::Error when a file is missing, has the wrong size or the wrong checksum.
   static void verify(const std::filesystem::path& dir);
 

@@ -1,6 +1,7 @@
 // Process-wide runtime settings: LibTorch threads, the CPU's instruction sets, the start-up table.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,11 @@ namespace lrec {
 // Sets LibTorch's intra-op threads; 0 means all cores. Returns the count in effect. (LibTorch may
 // otherwise default to 1.)
 int set_threads(int threads);
+
+// Wall-clock seconds since `start`.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 struct CpuFeatures {
   bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;

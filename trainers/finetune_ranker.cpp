@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/metrics_log.h"
+#include "core/program.h"
 #include "core/progress.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
@@ -121,10 +122,6 @@ struct RunConfig {
 
 constexpr const char* kUsage = "finetune_ranker --config FILE [section.key=value ...] [--resume]";
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // LlamaRec's two views of one evaluation: the ranker on the users whose target was retrieved (subset),
 // and on all users, the others scoring 0 (overall); the retriever's own order on the same users.
 struct RankingResult {
@@ -159,16 +156,8 @@ class Recipe {
            cfg_.examples.num_candidates, llm::kMaxCandidates);
     set_threads(cfg_.threads);
     at::manual_seed(t.seed);
-    const auto checkpoints = out_ / "checkpoints";
-    checkpoints_.emplace(checkpoints, cfg_.keep_checkpoints);
-    if (cfg_.resume && !checkpoints_->latest())
-      fail("resume=true, but {} holds no complete checkpoint. Start without --resume.", checkpoints.string());
-    if (!cfg_.resume && fs::exists(checkpoints) && !fs::is_empty(checkpoints)) {
-      fail(
-          "{} already holds checkpoints of an earlier run. Pass --resume to continue it, or choose another "
-          "output_dir.",
-          out_.string());
-    }
+    checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);
+    checkpoints_->check_start(cfg_.resume);
     fs::create_directories(out_);
     config::save_resolved(out_, cfg_);
     log_startup("finetune_ranker", config::to_yaml(cfg_));
@@ -593,20 +582,12 @@ class Recipe {
 
 int main(int argc, char** argv) {
   using namespace lrec;
-  try {
-    const auto cli = config::parse_command_line(argc, argv, kUsage);
-    if (cli.help) {
-      std::printf("usage: %s\n\nkeys and defaults:\n%s", kUsage, config::to_yaml(RunConfig{}).c_str());
-      return 0;
-    }
+  return program_main<RunConfig>(argc, argv, kUsage, [](const RunConfig& cfg) {
     install_interrupt_handler();
-    Recipe recipe(config::load<RunConfig>(cli));
+    Recipe recipe(cfg);
     recipe.setup();
     if (!recipe.train()) return kInterruptedExitCode;
     recipe.test_and_export();
-  } catch (const std::exception& e) {
-    log::error("{}", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -19,6 +19,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/program.h"
 #include "core/runtime.h"
 #include "datasets/dataset.h"
 #include "llm_ranker/letter_ranker.h"
@@ -195,16 +196,5 @@ int run(const RankConfig& cfg) {
 }  // namespace lrec
 
 int main(int argc, char** argv) {
-  using namespace lrec;
-  try {
-    const auto cli = config::parse_command_line(argc, argv, kUsage);
-    if (cli.help) {
-      std::printf("usage: %s\n\nkeys and defaults:\n%s", kUsage, config::to_yaml(RankConfig{}).c_str());
-      return 0;
-    }
-    return run(config::load<RankConfig>(cli));
-  } catch (const std::exception& e) {
-    log::error("{}", e.what());
-    return 1;
-  }
+  return lrec::program_main<lrec::RankConfig>(argc, argv, lrec::kUsage, lrec::run);
 }

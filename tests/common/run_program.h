@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -51,6 +52,17 @@ inline ProgramResult run_program(const std::string& program, const std::vector<s
   buffer << in.rdbuf();
   result.output = buffer.str();
   return result;
+}
+
+// (step, loss) of every line of a trainer's <out>/train.jsonl.
+inline std::vector<std::pair<int64_t, double>> logged_losses(const std::filesystem::path& out) {
+  std::vector<std::pair<int64_t, double>> rows;
+  std::ifstream in(out / "train.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    rows.emplace_back(j.at("step").get<int64_t>(), j.at("loss").get<double>());
+  }
+  return rows;
 }
 
 }  // namespace lrec::testing

@@ -15,6 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::logged_losses;
 using testing::run_program;
 using testing::TempDir;
 
@@ -68,17 +69,6 @@ class FinetuneRanker : public ::testing::Test {
 };
 TempDir* FinetuneRanker::dir_ = nullptr;
 
-// (step, loss) of every line of train.jsonl.
-std::vector<std::pair<int64_t, double>> losses(const fs::path& out) {
-  std::vector<std::pair<int64_t, double>> rows;
-  std::ifstream in(out / "train.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const auto j = json::parse(line);
-    rows.emplace_back(j.at("step").get<int64_t>(), j.at("loss").get<double>());
-  }
-  return rows;
-}
-
 TEST_F(FinetuneRanker, ResumeContinuesTheSameRun) {
   TempDir dir;
   const auto straight = run_program(kFinetune, run_args(dir / "straight", 8), dir / "straight.log");
@@ -91,7 +81,7 @@ TEST_F(FinetuneRanker, ResumeContinuesTheSameRun) {
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
 
-  const auto want = losses(dir / "straight"), got = losses(dir / "resumed");
+  const auto want = logged_losses(dir / "straight"), got = logged_losses(dir / "resumed");
   ASSERT_EQ(want.size(), 8u);
   ASSERT_EQ(got.size(), 8u);
   for (size_t i = 0; i < want.size(); ++i) {
@@ -141,7 +131,7 @@ TEST_F(FinetuneRanker, OtherOptionsRun) {
                         "lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]"}),
                   dir / "run.log");
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const auto rows = losses(dir / "run");
+  const auto rows = logged_losses(dir / "run");
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& [step, loss] : rows) EXPECT_TRUE(std::isfinite(loss) && loss > 0) << step;
 }

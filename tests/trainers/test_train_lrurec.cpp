@@ -12,6 +12,7 @@ namespace lrec {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::logged_losses;
 using testing::run_program;
 using testing::TempDir;
 
@@ -36,17 +37,6 @@ std::vector<std::string> small_run(const fs::path& out, int max_steps) {
           "threads=1"};
 }
 
-// (step, loss) of every line of train.jsonl.
-std::vector<std::pair<int64_t, double>> losses(const fs::path& out) {
-  std::vector<std::pair<int64_t, double>> rows;
-  std::ifstream in(out / "train.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const auto j = nlohmann::json::parse(line);
-    rows.emplace_back(j.at("step").get<int64_t>(), j.at("loss").get<double>());
-  }
-  return rows;
-}
-
 TEST(TrainLrurec, ResumeContinuesTheSameRun) {
   TempDir dir;
   const auto straight = run_program(kProgram, small_run(dir / "straight", 24), dir / "straight.log");
@@ -59,7 +49,7 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
 
-  const auto want = losses(dir / "straight"), got = losses(dir / "resumed");
+  const auto want = logged_losses(dir / "straight"), got = logged_losses(dir / "resumed");
   ASSERT_EQ(want.size(), 24u);
   ASSERT_EQ(got.size(), 24u);
   for (size_t i = 0; i < want.size(); ++i) {
