@@ -27,6 +27,7 @@
 #include "core/progress.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
+#include "core/training_progress.h"
 #include "datasets/batching.h"
 #include "datasets/dataset.h"
 #include "datasets/ranker_examples.h"
@@ -297,15 +298,6 @@ class Recipe {
   }
 
  private:
-  struct State {
-    int64_t step = 0;  // optimizer steps
-    double best_ndcg = -1;
-    int64_t best_step = 0;
-    int64_t bad_validations = 0;
-    double best_elapsed_s = 0;
-    double elapsed_s = 0;
-  };
-
   bool full() const { return cfg_.model.mode == "full"; }
   llm::Padding padding() const { return {ranker_.pad_id, cfg_.train.pad_to_multiple}; }
   fs::path best_path() const { return out_ / (full() ? "best_model" : "best_adapter"); }
@@ -451,27 +443,19 @@ class Recipe {
     if (!r.ranker_subset.count("NDCG@10"))
       fail("config key 'train.metric_ks' must contain 10: the best model is chosen by NDCG@10.");
     const double ndcg = r.ranker_subset.at("NDCG@10");
-    if (ndcg > state_.best_ndcg) {
-      state_.best_ndcg = ndcg;
-      state_.best_step = state_.step;
-      state_.best_elapsed_s = elapsed;
-      state_.bad_validations = 0;
-      save_best();
-    } else {
-      ++state_.bad_validations;
-    }
+    if (state_.record(ndcg, elapsed)) save_best();
     log::info(
         "val step {}: ranker NDCG@10 {:.4f} Recall@5 {:.4f} (retriever order {:.4f} / {:.4f}) over {} users; "
         "best {:.4f} at step {}",
         state_.step, ndcg, r.ranker_subset.at("Recall@5"), r.retriever_subset.at("NDCG@10"),
-        r.retriever_subset.at("Recall@5"), r.retrieved, state_.best_ndcg, state_.best_step);
+        r.retriever_subset.at("Recall@5"), r.retrieved, state_.best_metric, state_.best_step);
     std::map<std::string, double> row;
     for (const auto& [k, v] : r.ranker_subset) row[k] = v;
     for (const auto& [k, v] : r.retriever_subset) row["retriever_" + k] = v;
     row["step"] = double(state_.step);
     row["elapsed_s"] = elapsed;
     log.write(row);
-    return state_.bad_validations >= cfg_.train.patience;
+    return state_.patience_exhausted(cfg_.train.patience);
   }
 
   // The best weights, replaced as a whole: written beside, then swapped in by renames.
@@ -520,14 +504,9 @@ class Recipe {
 
   void save_checkpoint() {
     const auto s = shuffler_->state();
-    const json state = {{"step", state_.step},
-                        {"shuffler", {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}}},
-                        {"best_ndcg", state_.best_ndcg},
-                        {"best_step", state_.best_step},
-                        {"bad_validations", state_.bad_validations},
-                        {"best_elapsed_s", state_.best_elapsed_s},
-                        {"elapsed_s", state_.elapsed_s},
-                        {"stopped", stop_}};
+    json state = state_.to_json();
+    state["shuffler"] = {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}};
+    state["stopped"] = stop_;
     checkpoints_->save(state_.step, [&](const fs::path& dir) {
       safetensors::save(dir / "model.safetensors", trainable_weights());
       save_adamw_state(*optimizer_, ranker_.trainable, dir / "optimizer.safetensors");
@@ -544,18 +523,13 @@ class Recipe {
     load_adamw_state(*optimizer_, ranker_.trainable, *latest / "optimizer.safetensors");
     load_rng_state(*latest / "rng.safetensors");
     const json state = json::parse(read_file(*latest / "state.json"));
-    state_.step = state.at("step");
-    state_.best_ndcg = state.at("best_ndcg");
-    state_.best_step = state.at("best_step");
-    state_.bad_validations = state.at("bad_validations");
-    state_.best_elapsed_s = state.at("best_elapsed_s");
-    state_.elapsed_s = state.at("elapsed_s");
+    state_ = TrainingProgress::from_json(state);
     stop_ = state.at("stopped");
     shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"),
                         state.at("shuffler").at("position")});
     if (shuffler_->epoch() != examples_epoch_) make_train_examples(shuffler_->epoch());
     log::info("resumed from {} (step {}, best NDCG@10 {:.4f} at step {})", latest->string(), state_.step,
-              state_.best_ndcg, state_.best_step);
+              state_.best_metric, state_.best_step);
   }
 
   RunConfig cfg_;
@@ -573,7 +547,7 @@ class Recipe {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::optional<data::EpochShuffler> shuffler_;
   std::optional<CheckpointManager> checkpoints_;
-  State state_;
+  TrainingProgress state_;
   bool stop_ = false;
 };
 

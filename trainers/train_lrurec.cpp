@@ -23,6 +23,7 @@
 #include "core/progress.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
+#include "core/training_progress.h"
 #include "datasets/batching.h"
 #include "datasets/dataset.h"
 #include "lrurec/candidates.h"
@@ -222,15 +223,6 @@ class Recipe {
   }
 
  private:
-  struct State {
-    int64_t step = 0;
-    double best_metric = -1;
-    int64_t best_step = 0;
-    int64_t bad_validations = 0;
-    double best_elapsed_s = 0;
-    double elapsed_s = 0;
-  };
-
   std::unique_ptr<torch::optim::AdamW> make_optimizer() {
     // Two groups as the official code: no weight decay for names containing "bias" or "layer_norm".
     std::vector<at::Tensor> decay, no_decay;
@@ -276,22 +268,15 @@ class Recipe {
           cfg_.train.best_metric);
     }
     const double value = metrics.at(cfg_.train.best_metric);
-    if (value > state_.best_metric) {
-      state_.best_metric = value;
-      state_.best_step = state_.step;
-      state_.best_elapsed_s = elapsed;
-      state_.bad_validations = 0;
+    if (state_.record(value, elapsed))
       safetensors::save(out_ / "best_model.safetensors", weights(), {{"step", std::to_string(state_.step)}});
-    } else {
-      ++state_.bad_validations;
-    }
     log::info("val step {}: Recall@10 {:.4f} NDCG@10 {:.4f} Recall@20 {:.4f} (best {} {:.4f} at step {})",
               state_.step, metrics.at("Recall@10"), metrics.at("NDCG@10"), metrics.at("Recall@20"),
               cfg_.train.best_metric, state_.best_metric, state_.best_step);
     metrics["step"] = static_cast<double>(state_.step);
     metrics["elapsed_s"] = elapsed;
     log.write(metrics);
-    return state_.bad_validations >= cfg_.train.patience;
+    return state_.patience_exhausted(cfg_.train.patience);
   }
 
   std::map<std::string, at::Tensor> weights() const {
@@ -322,14 +307,9 @@ class Recipe {
 
   void save_checkpoint() {
     const auto s = shuffler_->state();
-    const json state = {{"step", state_.step},
-                        {"shuffler", {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}}},
-                        {"best_metric", state_.best_metric},
-                        {"best_step", state_.best_step},
-                        {"bad_validations", state_.bad_validations},
-                        {"best_elapsed_s", state_.best_elapsed_s},
-                        {"elapsed_s", state_.elapsed_s},
-                        {"stopped", stop_}};
+    json state = state_.to_json();
+    state["shuffler"] = {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}};
+    state["stopped"] = stop_;
     checkpoints_->save(state_.step, [&](const fs::path& dir) {
       safetensors::save(dir / "model.safetensors", weights());
       save_adamw_state(*optimizer_, params_, dir / "optimizer.safetensors");
@@ -341,20 +321,12 @@ class Recipe {
 
   void restore() {
     const auto latest = checkpoints_->latest();
-    if (!latest)
-      fail("resume=true, but {} holds no complete checkpoint. Start without --resume.",
-           (out_ / "checkpoints").string());
     CheckpointManager::verify(*latest);
     load_weights(*latest / "model.safetensors");
     load_adamw_state(*optimizer_, params_, *latest / "optimizer.safetensors");
     load_rng_state(*latest / "rng.safetensors");
     const json state = json::parse(read_file(*latest / "state.json"));
-    state_.step = state.at("step");
-    state_.best_metric = state.at("best_metric");
-    state_.best_step = state.at("best_step");
-    state_.bad_validations = state.at("bad_validations");
-    state_.best_elapsed_s = state.at("best_elapsed_s");
-    state_.elapsed_s = state.at("elapsed_s");
+    state_ = TrainingProgress::from_json(state);
     stop_ = state.at("stopped");
     shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"),
                         state.at("shuffler").at("position")});
@@ -372,7 +344,7 @@ class Recipe {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::optional<data::EpochShuffler> shuffler_;
   std::optional<CheckpointManager> checkpoints_;
-  State state_;
+  TrainingProgress state_;
   bool stop_ = false;
 };
 
