@@ -2,11 +2,14 @@
 // train_lrurec and a tiny random Llama from make_tiny_llama: resume continues the same run, Ctrl-C saves
 // and exits cleanly, the outputs are complete, the merged export ranks as base + adapter, bad input is
 // refused with a clear message.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "core/safetensors.h"
+#include "llm_ranker/ranker_model.h"
 #include "tests/common/run_program.h"
 #include "tests/common/test_util.h"
 
@@ -134,6 +137,41 @@ TEST_F(FinetuneRanker, OtherOptionsRun) {
   const auto rows = logged_losses(dir / "run");
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& [step, loss] : rows) EXPECT_TRUE(std::isfinite(loss) && loss > 0) << step;
+}
+
+// Hugging Face PEFT loads the adapter that finetune_ranker kept, and gives our logits.
+TEST_F(FinetuneRanker, PeftLoadsTheTrainedAdapter) {
+  TempDir dir;
+  // Validation every step at a high learning rate, so that the best adapter is a trained one (checked
+  // below), not the untrained one of step 0.
+  auto args = with(run_args(dir / "run", 6), {"lora.target_modules=[q_proj,v_proj,down_proj]",
+                                              "train.eval_every=1", "train.warmup_steps=0", "train.lr=0.05"});
+  ASSERT_EQ(run_program(kFinetune, args, dir / "run.log").exit_code, 0);
+  llm::RankerModelConfig cfg;
+  cfg.path = (*dir_ / "tiny").string();
+  cfg.dtype = "float32";
+  cfg.adapter = (dir / "run/best_adapter").string();
+  llm::RankerModel ranker = llm::load_ranker_model(cfg, {});
+  ranker.model->eval();
+  at::manual_seed(3);
+  const at::Tensor ids = at::randint(0, ranker.model->config().vocab_size, {2, 9});
+  c10::NoGradGuard no_grad;
+  const at::Tensor ours = ranker.model->forward(ids, {}, llm::LlamaForCausalLMImpl::Logits::kAll);
+  safetensors::save(dir / "ids.safetensors", {{"ids", ids}});
+  const int rc = testing::run_python("peft_parity.py", "logits " + cfg.path + " " + cfg.adapter + " " +
+                                                           (dir / "ids.safetensors").string() + " " +
+                                                           (dir / "peft.safetensors").string());
+  if (rc == testing::kPythonPackagesMissing)
+    GTEST_SKIP() << "transformers/peft not importable in " << LREC_PYTHON;
+  ASSERT_EQ(rc, 0);
+  const at::Tensor theirs = safetensors::load_all(dir / "peft.safetensors").at("logits");
+  EXPECT_LT((ours - theirs).abs().max().item<double>(), 1e-4);
+  // The adapter must matter for the comparison to mean anything.
+  cfg.adapter.clear();
+  llm::RankerModel base = llm::load_ranker_model(cfg, {});
+  base.model->eval();
+  const at::Tensor plain = base.model->forward(ids, {}, llm::LlamaForCausalLMImpl::Logits::kAll);
+  EXPECT_GT((ours - plain).abs().max().item<double>(), 1e-3);
 }
 
 TEST_F(FinetuneRanker, CtrlCSavesACheckpointAndExitsCleanly) {
