@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/checksum.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/safetensors.h"
@@ -219,6 +220,54 @@ void load_rng_state(const fs::path& path) {
     std::lock_guard<std::mutex> lock(g.mutex());
     g.set_state(file->tensor(name).clone());
   }
+}
+
+std::map<std::string, at::Tensor> parameter_map(const NamedParameters& params) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& [name, p] : params) out[name] = p;
+  return out;
+}
+
+void load_parameters(const fs::path& path, const NamedParameters& params, const std::string& prefix) {
+  const auto file = safetensors::File::open(path);
+  c10::NoGradGuard no_grad;
+  for (const auto& [name, p] : params) {
+    const std::string key = prefix + name;
+    if (file->find(key) == nullptr)
+      fail("{}: has no tensor '{}'; it was written for a different model or configuration.", path.string(),
+           key);
+    const at::Tensor t = file->tensor(key);
+    if (t.sizes() != p.sizes()) {
+      fail("{}: tensor '{}' has shape {}, the model expects {}. Check the model settings and the dataset.",
+           path.string(), key, c10::str(t.sizes()), c10::str(p.sizes()));
+    }
+    p.copy_(t);
+  }
+}
+
+fs::path save_training_checkpoint(CheckpointManager& checkpoints, int64_t step, const NamedParameters& params,
+                                  const torch::optim::AdamW& optimizer, const nlohmann::json& state,
+                                  const std::string& config_yaml) {
+  return checkpoints.save(step, [&](const fs::path& dir) {
+    safetensors::save(dir / "model.safetensors", parameter_map(params));
+    save_adamw_state(optimizer, params, dir / "optimizer.safetensors");
+    save_rng_state(dir / "rng.safetensors");
+    write_file_atomic(dir / "state.json", state.dump(2) + "\n");
+    config::save_resolved(dir, config_yaml);
+  });
+}
+
+nlohmann::json restore_training_checkpoint(const CheckpointManager& checkpoints,
+                                           const NamedParameters& params, torch::optim::AdamW& optimizer,
+                                           fs::path* dir) {
+  const auto latest = checkpoints.latest();
+  if (!latest) fail("no complete checkpoint to resume from. Start without --resume.");
+  CheckpointManager::verify(*latest);
+  load_parameters(*latest / "model.safetensors", params);
+  load_adamw_state(optimizer, params, *latest / "optimizer.safetensors");
+  load_rng_state(*latest / "rng.safetensors");
+  if (dir != nullptr) *dir = *latest;
+  return nlohmann::json::parse(read_file(*latest / "state.json"));
 }
 
 }  // namespace lrec

@@ -17,6 +17,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -66,5 +68,24 @@ void load_adamw_state(torch::optim::AdamW& optimizer, const NamedParameters& par
 
 void save_rng_state(const std::filesystem::path& path);
 void load_rng_state(const std::filesystem::path& path);
+
+// name -> tensor, for safetensors::save.
+std::map<std::string, at::Tensor> parameter_map(const NamedParameters& params);
+// Copies every parameter from the tensor named prefix + its name in the safetensors file `path`. A missing
+// or misshapen tensor is an error naming the file and the tensor.
+void load_parameters(const std::filesystem::path& path, const NamedParameters& params,
+                     const std::string& prefix = "");
+
+// A trainer's checkpoint at `step`: model.safetensors (the trainable parameters), optimizer.safetensors,
+// rng.safetensors, state.json (`state`, e.g. step, data position, best metric) and config.yaml.
+std::filesystem::path save_training_checkpoint(CheckpointManager& checkpoints, int64_t step,
+                                               const NamedParameters& params,
+                                               const torch::optim::AdamW& optimizer,
+                                               const nlohmann::json& state, const std::string& config_yaml);
+// Verifies the newest checkpoint, restores parameters, optimizer and RNG from it, and returns its
+// state.json. `dir` receives the checkpoint's path.
+nlohmann::json restore_training_checkpoint(const CheckpointManager& checkpoints,
+                                           const NamedParameters& params, torch::optim::AdamW& optimizer,
+                                           std::filesystem::path* dir);
 
 }  // namespace lrec

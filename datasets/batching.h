@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "datasets/dataset.h"
@@ -61,5 +62,8 @@ class EpochShuffler {
   State state_;
   std::vector<size_t> order_;
 };
+
+// As JSON in checkpoints: {"seed": ..., "epoch": ..., "position": ...}.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochShuffler::State, seed, epoch, position)
 
 }  // namespace lrec::data

@@ -475,60 +475,27 @@ class Recipe {
   void load_best() {
     const fs::path best = best_path();
     if (full())
-      copy_trainable(best / "model.safetensors", "");
+      load_parameters(best / "model.safetensors", ranker_.trainable);
     else
-      copy_trainable(best / "adapter_model.safetensors", "base_model.model.");
-  }
-
-  std::map<std::string, at::Tensor> trainable_weights() const {
-    std::map<std::string, at::Tensor> out;
-    for (const auto& [name, p] : ranker_.trainable) out[name] = p;
-    return out;
-  }
-
-  // Copies every trainable tensor from `path`, where it is named prefix + its parameter name.
-  void copy_trainable(const fs::path& path, const std::string& prefix) {
-    const auto file = safetensors::File::open(path);
-    c10::NoGradGuard no_grad;
-    for (const auto& [name, p] : ranker_.trainable) {
-      if (file->find(prefix + name) == nullptr)
-        fail("{}: has no tensor '{}'; it was written for a different model or LoRA config.", path.string(),
-             prefix + name);
-      const at::Tensor t = file->tensor(prefix + name);
-      if (t.sizes() != p.sizes())
-        fail("{}: tensor '{}' has shape {}, the model expects {}.", path.string(), prefix + name,
-             c10::str(t.sizes()), c10::str(p.sizes()));
-      p.copy_(t);
-    }
+      load_parameters(best / "adapter_model.safetensors", ranker_.trainable, "base_model.model.");
   }
 
   void save_checkpoint() {
-    const auto s = shuffler_->state();
     json state = state_.to_json();
-    state["shuffler"] = {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}};
+    state["shuffler"] = shuffler_->state();
     state["stopped"] = stop_;
-    checkpoints_->save(state_.step, [&](const fs::path& dir) {
-      safetensors::save(dir / "model.safetensors", trainable_weights());
-      save_adamw_state(*optimizer_, ranker_.trainable, dir / "optimizer.safetensors");
-      save_rng_state(dir / "rng.safetensors");
-      write_file_atomic(dir / "state.json", state.dump(2) + "\n");
-      config::save_resolved(dir, cfg_);
-    });
+    save_training_checkpoint(*checkpoints_, state_.step, ranker_.trainable, *optimizer_, state,
+                             config::to_yaml(cfg_));
   }
 
   void restore() {
-    const auto latest = checkpoints_->latest();
-    CheckpointManager::verify(*latest);
-    copy_trainable(*latest / "model.safetensors", "");
-    load_adamw_state(*optimizer_, ranker_.trainable, *latest / "optimizer.safetensors");
-    load_rng_state(*latest / "rng.safetensors");
-    const json state = json::parse(read_file(*latest / "state.json"));
+    fs::path dir;
+    const json state = restore_training_checkpoint(*checkpoints_, ranker_.trainable, *optimizer_, &dir);
     state_ = TrainingProgress::from_json(state);
     stop_ = state.at("stopped");
-    shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"),
-                        state.at("shuffler").at("position")});
+    shuffler_->restore(state.at("shuffler").get<data::EpochShuffler::State>());
     if (shuffler_->epoch() != examples_epoch_) make_train_examples(shuffler_->epoch());
-    log::info("resumed from {} (step {}, best NDCG@10 {:.4f} at step {})", latest->string(), state_.step,
+    log::info("resumed from {} (step {}, best NDCG@10 {:.4f} at step {})", dir.string(), state_.step,
               state_.best_metric, state_.best_step);
   }
 

@@ -183,7 +183,7 @@ class Recipe {
 
   // ---- test and export ------------------------------------------------------------------------------
   void test_and_export() {
-    load_weights(out_ / "best_model.safetensors");
+    load_parameters(out_ / "best_model.safetensors", params_);
     lrurec::EvalOptions options{cfg_.train.eval_batch_size, true, cfg_.train.metric_ks, cfg_.export_top_k};
     const lrurec::EvalResult test = lrurec::evaluate(model_, test_samples_, options);
     const lrurec::EvalResult val = lrurec::evaluate(model_, val_samples_, options);
@@ -269,7 +269,8 @@ class Recipe {
     }
     const double value = metrics.at(cfg_.train.best_metric);
     if (state_.record(value, elapsed))
-      safetensors::save(out_ / "best_model.safetensors", weights(), {{"step", std::to_string(state_.step)}});
+      safetensors::save(out_ / "best_model.safetensors", parameter_map(params_),
+                        {{"step", std::to_string(state_.step)}});
     log::info("val step {}: Recall@10 {:.4f} NDCG@10 {:.4f} Recall@20 {:.4f} (best {} {:.4f} at step {})",
               state_.step, metrics.at("Recall@10"), metrics.at("NDCG@10"), metrics.at("Recall@20"),
               cfg_.train.best_metric, state_.best_metric, state_.best_step);
@@ -279,58 +280,24 @@ class Recipe {
     return state_.patience_exhausted(cfg_.train.patience);
   }
 
-  std::map<std::string, at::Tensor> weights() const {
-    std::map<std::string, at::Tensor> out;
-    for (const auto& [name, p] : params_) out[name] = p;
-    return out;
-  }
-
-  void load_weights(const fs::path& path) {
-    const auto file = safetensors::File::open(path);
-    c10::NoGradGuard no_grad;
-    for (const auto& [name, p] : params_) {
-      const auto* info = file->find(name);
-      if (info == nullptr)
-        fail("{}: has no tensor '{}'; it was written for a different model.", path.string(), name);
-      const at::Tensor t = file->tensor(name);
-      if (t.sizes() != p.sizes()) {
-        fail("{}: tensor '{}' has shape {}, the model expects {}. Check model.* and the dataset.",
-             path.string(), name, c10::str(t.sizes()), c10::str(p.sizes()));
-      }
-      p.copy_(t);
-    }
-  }
-
   double retrieval_rate(const lrurec::EvalResult& result) const {
     return (result.top_items == result.targets.unsqueeze(1)).any(1).to(at::kDouble).mean().item<double>();
   }
 
   void save_checkpoint() {
-    const auto s = shuffler_->state();
     json state = state_.to_json();
-    state["shuffler"] = {{"seed", s.seed}, {"epoch", s.epoch}, {"position", s.position}};
+    state["shuffler"] = shuffler_->state();
     state["stopped"] = stop_;
-    checkpoints_->save(state_.step, [&](const fs::path& dir) {
-      safetensors::save(dir / "model.safetensors", weights());
-      save_adamw_state(*optimizer_, params_, dir / "optimizer.safetensors");
-      save_rng_state(dir / "rng.safetensors");
-      write_file_atomic(dir / "state.json", state.dump(2) + "\n");
-      config::save_resolved(dir, cfg_);
-    });
+    save_training_checkpoint(*checkpoints_, state_.step, params_, *optimizer_, state, config::to_yaml(cfg_));
   }
 
   void restore() {
-    const auto latest = checkpoints_->latest();
-    CheckpointManager::verify(*latest);
-    load_weights(*latest / "model.safetensors");
-    load_adamw_state(*optimizer_, params_, *latest / "optimizer.safetensors");
-    load_rng_state(*latest / "rng.safetensors");
-    const json state = json::parse(read_file(*latest / "state.json"));
+    fs::path dir;
+    const json state = restore_training_checkpoint(*checkpoints_, params_, *optimizer_, &dir);
     state_ = TrainingProgress::from_json(state);
     stop_ = state.at("stopped");
-    shuffler_->restore({state.at("shuffler").at("seed"), state.at("shuffler").at("epoch"),
-                        state.at("shuffler").at("position")});
-    log::info("resumed from {} (step {}, best {} {:.4f} at step {})", latest->string(), state_.step,
+    shuffler_->restore(state.at("shuffler").get<data::EpochShuffler::State>());
+    log::info("resumed from {} (step {}, best {} {:.4f} at step {})", dir.string(), state_.step,
               cfg_.train.best_metric, state_.best_metric, state_.best_step);
   }
 
