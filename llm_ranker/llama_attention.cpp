@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "llm_ranker/attention_bf16_cpu.h"
 #include "llm_ranker/rotary.h"
 
 namespace lrec::llm {
@@ -53,8 +54,13 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const LayerInputs& i
   at::Tensor k = apply_rotary(heads(k_proj(x), kv_heads_), in.cos, in.sin);     // [B, KVH, T, hd]
   at::Tensor v = heads(v_proj(x), kv_heads_);
   if (cache != nullptr) std::tie(k, v) = cache->append(k, v);  // [B, KVH, S, hd]
-  const at::Tensor a =
-      kernel == AttentionKernel::kSdpa ? attention_sdpa(q, k, v, in) : attention_reference(q, k, v, in);
+  at::Tensor a;                                                // [B, H, T, hd]
+  if (kernel == AttentionKernel::kReference)
+    a = attention_reference(q, k, v, in);
+  else if (kernel == AttentionKernel::kAuto && attention_bf16_cpu_applies(q, k, in))
+    a = attention_bf16_cpu(q, k, v, in);
+  else
+    a = attention_sdpa(q, k, v, in);
   return o_proj(a.transpose(1, 2).reshape({b, t, heads_ * head_dim_}));
 }
 

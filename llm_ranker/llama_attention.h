@@ -3,8 +3,8 @@
 //   (k, v) = cat(past, (k, v)) with a KV cache                                   [B, KVH, S, hd]
 //   a = softmax(q kᵀ / sqrt(hd) + mask) v, query head h reading key/value head h / (H / KVH)
 //   out = a Woᵀ + bo                                                             [B, T, D]
-// Two kernels compute a: at::scaled_dot_product_attention (fast) and the formula spelled out in fp32
-// (reference); a test checks that they agree.
+// Three kernels compute a: the bf16 CPU kernel of attention_bf16_cpu.h, at::scaled_dot_product_attention,
+// and the formula spelled out in fp32 (reference); tests check that they agree.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -16,7 +16,8 @@
 
 namespace lrec::llm {
 
-enum class AttentionKernel { kSdpa, kReference };
+// kAuto: the bf16 CPU kernel where attention_bf16_cpu_applies, else SDPA.
+enum class AttentionKernel { kAuto, kSdpa, kReference };
 
 // What every decoder layer of one forward shares.
 struct LayerInputs {
@@ -38,7 +39,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const LayerInputs& in, LayerCache* cache = nullptr);
 
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
-  AttentionKernel kernel = AttentionKernel::kSdpa;
+  AttentionKernel kernel = AttentionKernel::kAuto;
 
  private:
   int64_t heads_, kv_heads_, head_dim_;

@@ -233,7 +233,9 @@ TEST_F(FinetuneRanker, MergedExportAndServingRankAlike) {
     for (size_t r = 0; r < a.size(); ++r) {
       EXPECT_EQ(a[r].at("candidate"), merged[i].at("ranking")[r].at("candidate"));
       EXPECT_NEAR(a[r].at("score").get<double>(), merged[i].at("ranking")[r].at("score").get<double>(), 1e-4);
-      if (r > 0) EXPECT_GE(a[r - 1].at("score").get<double>(), a[r].at("score").get<double>());
+      if (r > 0) {
+        EXPECT_GE(a[r - 1].at("score").get<double>(), a[r].at("score").get<double>());
+      }
     }
   }
 }

@@ -1,0 +1,477 @@
+#include "llm_ranker/attention_bf16_cpu.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "llm_ranker/llama_attention.h"
+
+// Only the functions marked with this attribute use AVX-512 instructions; the rest of this file is built
+// for the baseline CPU, and attention_bf16_cpu_applies checks the CPU before any of them runs.
+#define LREC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() through masked builtins, which -Wmaybe-uninitialized
+// reports as a use of an uninitialized value once inlined (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace lrec::llm {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr int64_t kBlockQ = 64;    // query rows per block
+constexpr int64_t kKeyAlign = 32;  // keys are zero-padded to a multiple of this (products run 16 wide)
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// ---- C[M, N] (= or +=) A[M, K] · B --------------------------------------------------------------------
+// A: bf16, row-major, row stride lda. B: bf16 in VNNI pairs, B[k][n] at b[(k / 2) * 2 * ldb + 2 * n + k % 2].
+// C: fp32, row stride ldc. N % 16 == 0 and K even. One vdpbf16ps adds two products per fp32 lane.
+template <int MR, int NV>
+LREC_AVX512_BF16 inline void gemm_tile(int64_t k_pairs, const uint16_t* a, int64_t lda, const uint16_t* b,
+                                       int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      acc[i][j] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16 * j) : _mm512_setzero_ps();
+  for (int64_t p = 0; p < k_pairs; ++p) {
+    __m512bh bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = (__m512bh)_mm512_loadu_si512(b + p * 2 * ldb + 32 * j);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      int32_t pair;  // A[i][2p], A[i][2p + 1]
+      std::memcpy(&pair, a + i * lda + 2 * p, sizeof(pair));
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
+}
+
+template <int MR>
+LREC_AVX512_BF16 void gemm_rows(int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
+                                int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) gemm_tile<MR, 4>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
+  for (; j + 32 <= n; j += 32) gemm_tile<MR, 2>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
+  for (; j < n; j += 16) gemm_tile<MR, 1>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
+}
+
+LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
+                                const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) gemm_rows<4>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+  for (; i < m; ++i) gemm_rows<1>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+}
+
+// ---- elementwise pieces ---------------------------------------------------------------------------------
+// exp(x) = 2^n · e^r with n = round(x / ln 2), |r| <= ln(2) / 2, and e^r by its Taylor series to r^7
+// (relative error < 1e-8, below fp32's rounding). Inputs below -87 give exp(-87) ~ 1.6e-38.
+LREC_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // ln 2, split in two parts
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606820309417e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  for (const float coef : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
+  return _mm512_scalef_ps(p, n);
+}
+
+LREC_AVX512_BF16 inline void store_bf16(uint16_t* dst, __m512 x) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), (__m256i)_mm512_cvtneps_pbh(x));
+}
+
+// Rows r and r + 1 as VNNI pairs: dst[2j] = bf16(row0[j]), dst[2j + 1] = bf16(row1[j]), j < 16.
+LREC_AVX512_BF16 inline void store_bf16_pairs(uint16_t* dst, __m512 row0, __m512 row1) {
+  static const __m512i interleave =
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
+                       4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(row1, row0);  // [row0 (16), row1 (16)]
+  _mm512_storeu_si512(dst, _mm512_permutexvar_epi16(interleave, both));
+}
+
+// Which keys one query row may attend to: keys < limit, and where `bytes` is given, bytes[key] != 0.
+struct RowMask {
+  const uint8_t* bytes;
+  int64_t limit;
+};
+
+// Lanes [c, c + 16) of a row.
+LREC_AVX512_BF16 inline __mmask16 allowed16(const RowMask& m, int64_t c) {
+  const __mmask16 in_range = c + 16 <= m.limit ? __mmask16(0xFFFF)
+                             : c >= m.limit    ? __mmask16(0)
+                                               : __mmask16((1u << (m.limit - c)) - 1);
+  if (m.bytes == nullptr) return in_range;
+  const __m128i bytes = _mm_maskz_loadu_epi8(in_range, m.bytes + c);
+  return _mm_test_epi8_mask(bytes, bytes);
+}
+
+// One row of raw scores s[0, kn) -> p = softmax(scale · s) over the allowed keys, in bf16 (0 elsewhere).
+// Overwrites s. Returns the row's log-sum-exp of scale · s (0 when no key is allowed; p is then all 0).
+LREC_AVX512_BF16 float softmax_row(float* s, int64_t kn, const RowMask& m, float scale, uint16_t* p) {
+  const __m512 scale_v = _mm512_set1_ps(scale);
+  __m512 max_v = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t c = 0; c < kn; c += 16)
+    max_v = _mm512_mask_max_ps(max_v, allowed16(m, c), max_v, _mm512_mul_ps(_mm512_loadu_ps(s + c), scale_v));
+  const float row_max = _mm512_reduce_max_ps(max_v);
+  if (row_max == -std::numeric_limits<float>::infinity()) {
+    std::memset(p, 0, sizeof(uint16_t) * kn);
+    return 0.0f;
+  }
+  const __m512 shift = _mm512_set1_ps(row_max);
+  __m512 sum_v = _mm512_setzero_ps();
+  for (int64_t c = 0; c < kn; c += 16) {
+    const __m512 e =
+        _mm512_maskz_mov_ps(allowed16(m, c), exp_ps(_mm512_fmsub_ps(_mm512_loadu_ps(s + c), scale_v, shift)));
+    _mm512_storeu_ps(s + c, e);
+    sum_v = _mm512_add_ps(sum_v, e);
+  }
+  const float sum = _mm512_reduce_add_ps(sum_v);
+  const __m512 inv = _mm512_set1_ps(1.0f / sum);
+  for (int64_t c = 0; c < kn; c += 16) store_bf16(p + c, _mm512_mul_ps(_mm512_loadu_ps(s + c), inv));
+  return row_max + std::log(sum);
+}
+
+LREC_AVX512_BF16 void store_rows_bf16(uint16_t* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) store_bf16(dst + i, _mm512_loadu_ps(src + i));
+}
+
+// ---- one call's shapes and operands ---------------------------------------------------------------------
+struct Shape {
+  int64_t batch, heads, kv_heads, length, head_dim;
+  int64_t keys_padded;    // Sp: length rounded up to kKeyAlign
+  int64_t length_padded;  // Tp: length rounded up to 2 (columns of Qᵀ and dOᵀ)
+  int64_t blocks;         // query blocks of kBlockQ
+  float scale;
+  bool causal;
+};
+
+struct Operands {
+  const uint8_t* mask;  // [B, T, T] or nullptr (then `causal` decides)
+  const int64_t* kend;  // [B, blocks]: the keys a query block needs are [0, kend)
+};
+
+RowMask row_mask(const Shape& sh, const Operands& op, int64_t b, int64_t t) {
+  if (op.mask != nullptr) return {op.mask + (b * sh.length + t) * sh.length, sh.length};
+  return {nullptr, sh.causal ? t + 1 : sh.length};
+}
+
+const uint16_t* bits(const at::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.const_data_ptr()); }
+uint16_t* mutable_bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.mutable_data_ptr()); }
+
+// ---- operand layouts (plain loops; x is one head, [n, d] row-major bf16) -------------------------------
+// xᵀ in VNNI pairs, the B operand of a product with xᵀ: out[p][i][e] = x[i][2p + e], [d / 2, ld, 2], zero
+// for rows i in [n, ld). One 32-bit move per pair.
+void pack_transposed(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
+  for (int64_t p = 0; p < d / 2; ++p) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(out + 2 * (p * ld + i), x + i * d + 2 * p, 4);
+    std::memset(out + 2 * (p * ld + n), 0, 4 * (ld - n));
+  }
+}
+
+// x in VNNI pairs of rows, the B operand of a product with x: out[i / 2][j][i % 2] = x[i][j],
+// [rows / 2, d, 2], zero for rows i in [n, rows).
+void pack_rows(const uint16_t* x, int64_t n, int64_t d, int64_t rows, uint16_t* out) {
+  for (int64_t i = 0; i < rows; ++i) {
+    uint16_t* dst = out + (i / 2) * 2 * d + i % 2;
+    if (i < n) {
+      for (int64_t j = 0; j < d; ++j) dst[2 * j] = x[i * d + j];
+    } else {
+      for (int64_t j = 0; j < d; ++j) dst[2 * j] = 0;
+    }
+  }
+}
+
+// xᵀ, [d, ld], zero for columns in [n, ld).
+void transpose(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
+  for (int64_t j = 0; j < d; ++j) {
+    for (int64_t i = 0; i < n; ++i) out[j * ld + i] = x[i * d + j];
+    for (int64_t i = n; i < ld; ++i) out[j * ld + i] = 0;
+  }
+}
+
+// ---- forward: one block of query rows -------------------------------------------------------------------
+struct ForwardArgs {
+  const uint16_t *q, *kt_packed, *v_packed;  // [B, H, T, hd], [B, KVH, hd/2, Sp, 2], [B, KVH, Sp/2, hd, 2]
+  uint16_t* out;                             // [B, H, T, hd]
+  float* lse;                                // [B, H, T]
+};
+
+struct Scratch {
+  explicit Scratch(const Shape& sh)
+      : scores(kBlockQ * sh.keys_padded),
+        grad_scores(kBlockQ * sh.keys_padded),
+        rows(kBlockQ * sh.head_dim),
+        grad_kt(sh.head_dim * sh.keys_padded),
+        grad_vt(sh.head_dim * sh.keys_padded),
+        p(kBlockQ * sh.keys_padded),
+        ds(kBlockQ * sh.keys_padded),
+        p_pairs(kBlockQ * sh.keys_padded),
+        ds_pairs(kBlockQ * sh.keys_padded),
+        kt_packed(sh.head_dim * sh.keys_padded),
+        vt_packed(sh.head_dim * sh.keys_padded),
+        k_packed(sh.head_dim * sh.keys_padded),
+        qt(sh.head_dim * sh.length_padded),
+        grad_out_t(sh.head_dim * sh.length_padded) {}
+  std::vector<float> scores, grad_scores, rows, grad_kt, grad_vt;
+  std::vector<uint16_t> p, ds, p_pairs, ds_pairs, kt_packed, vt_packed, k_packed, qt, grad_out_t;
+};
+
+LREC_AVX512_BF16 void forward_block(const Shape& sh, const Operands& op, const ForwardArgs& a, int64_t item,
+                                    Scratch& w) {
+  const int64_t block = item % sh.blocks, bh = item / sh.blocks, b = bh / sh.heads, h = bh % sh.heads;
+  const int64_t kvh = h / (sh.heads / sh.kv_heads), d = sh.head_dim, sp = sh.keys_padded;
+  const int64_t i0 = block * kBlockQ, rows = std::min(kBlockQ, sh.length - i0);
+  const int64_t kn = round_up(op.kend[b * sh.blocks + block], 16);
+  const uint16_t* q = a.q + (bh * sh.length + i0) * d;
+  gemm_bf16(rows, kn, d, q, d, a.kt_packed + (b * sh.kv_heads + kvh) * d * sp, sp, w.scores.data(), sp,
+            false);
+  for (int64_t r = 0; r < rows; ++r) {
+    a.lse[bh * sh.length + i0 + r] =
+        softmax_row(w.scores.data() + r * sp, kn, row_mask(sh, op, b, i0 + r), sh.scale, w.p.data() + r * sp);
+  }
+  gemm_bf16(rows, d, kn, w.p.data(), sp, a.v_packed + (b * sh.kv_heads + kvh) * sp * d, d, w.rows.data(), d,
+            false);
+  store_rows_bf16(a.out + (bh * sh.length + i0) * d, w.rows.data(), rows * d);
+}
+
+// ---- backward: every query head of one (batch, KV head) -------------------------------------------------
+struct BackwardArgs {
+  const uint16_t *q, *k, *v, *out, *grad_out;  // [B, H, T, hd], [B, KVH, T, hd] (k, v)
+  const float* lse;                            // [B, H, T]
+  uint16_t *grad_q, *grad_k, *grad_v;          // as q, k, v
+};
+
+LREC_AVX512_BF16 float dot_bf16(const uint16_t* x, const uint16_t* y, int64_t n) {
+  const auto widen = [](const uint16_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  };
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) sum = _mm512_fmadd_ps(widen(x + i), widen(y + i), sum);
+  return _mm512_reduce_add_ps(sum);
+}
+
+// dKᵀ and dVᵀ of one query head's blocks, added to w.grad_kt and w.grad_vt; dQ written.
+LREC_AVX512_BF16 void backward_query_head(const Shape& sh, const Operands& op, const BackwardArgs& a,
+                                          int64_t b, int64_t h, Scratch& w) {
+  const int64_t d = sh.head_dim, sp = sh.keys_padded, tp = sh.length_padded, bh = b * sh.heads + h;
+  const __m512 scale_v = _mm512_set1_ps(sh.scale);
+  transpose(a.q + bh * sh.length * d, sh.length, d, tp, w.qt.data());
+  transpose(a.grad_out + bh * sh.length * d, sh.length, d, tp, w.grad_out_t.data());
+  for (int64_t block = 0; block < sh.blocks; ++block) {
+    const int64_t i0 = block * kBlockQ, rows = std::min(kBlockQ, sh.length - i0);
+    const int64_t kn = round_up(op.kend[b * sh.blocks + block], 16);
+    const int64_t row0 = bh * sh.length + i0;
+    gemm_bf16(rows, kn, d, a.q + row0 * d, d, w.kt_packed.data(), sp, w.scores.data(), sp,
+              false);  // S = Q Kᵀ
+    gemm_bf16(rows, kn, d, a.grad_out + row0 * d, d, w.vt_packed.data(), sp, w.grad_scores.data(), sp,
+              false);  // dP = dO Vᵀ
+    for (int64_t r = 0; r < rows; r += 2) {
+      // Rows r and r + 1 together, to write P and dS also as VNNI pairs of rows (a missing last row is 0).
+      const int64_t n_rows = std::min<int64_t>(2, rows - r);
+      __m512 lse[2], delta[2], p[2], ds[2];
+      RowMask mask[2] = {row_mask(sh, op, b, i0 + r), RowMask{nullptr, 0}};
+      for (int e = 0; e < 2; ++e) {
+        const bool real = e < n_rows;
+        if (real) mask[e] = row_mask(sh, op, b, i0 + r + e);
+        lse[e] = _mm512_set1_ps(real ? a.lse[row0 + r + e] : 0.0f);
+        delta[e] = _mm512_set1_ps(
+            real ? dot_bf16(a.grad_out + (row0 + r + e) * d, a.out + (row0 + r + e) * d, d) : 0.0f);
+      }
+      for (int64_t c = 0; c < kn; c += 16) {
+        for (int e = 0; e < 2; ++e) {
+          const int64_t at = (r + e) * sp + c;
+          const bool real = e < n_rows;
+          const __m512 s = real ? _mm512_loadu_ps(w.scores.data() + at) : _mm512_setzero_ps();
+          const __m512 dp = real ? _mm512_loadu_ps(w.grad_scores.data() + at) : _mm512_setzero_ps();
+          p[e] = _mm512_maskz_mov_ps(allowed16(mask[e], c), exp_ps(_mm512_fmsub_ps(s, scale_v, lse[e])));
+          ds[e] = _mm512_mul_ps(_mm512_mul_ps(p[e], _mm512_sub_ps(dp, delta[e])), scale_v);
+          if (real) store_bf16(w.ds.data() + at, ds[e]);
+        }
+        store_bf16_pairs(w.p_pairs.data() + r * sp + 2 * c, p[0], p[1]);
+        store_bf16_pairs(w.ds_pairs.data() + r * sp + 2 * c, ds[0], ds[1]);
+      }
+    }
+    gemm_bf16(rows, d, kn, w.ds.data(), sp, w.k_packed.data(), d, w.rows.data(), d, false);  // dQ = dS K
+    store_rows_bf16(a.grad_q + row0 * d, w.rows.data(), rows * d);
+    // dKᵀ += Qᵀ dS and dVᵀ += dOᵀ P over this block's (even-padded) rows.
+    const int64_t rows_even = round_up(rows, 2);
+    gemm_bf16(d, kn, rows_even, w.qt.data() + i0, tp, w.ds_pairs.data(), sp, w.grad_kt.data(), sp, true);
+    gemm_bf16(d, kn, rows_even, w.grad_out_t.data() + i0, tp, w.p_pairs.data(), sp, w.grad_vt.data(), sp,
+              true);
+  }
+}
+
+// xᵀ [d, ld] fp32 -> x [n, d] bf16.
+LREC_AVX512_BF16 void store_transposed_bf16(const float* xt, int64_t n, int64_t d, int64_t ld, uint16_t* x) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < d; j += 16) {
+      const __m512i index = _mm512_mullo_epi32(
+          _mm512_add_epi32(_mm512_set1_epi32(int32_t(j)),
+                           _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)),
+          _mm512_set1_epi32(int32_t(ld)));
+      store_bf16(x + i * d + j, _mm512_i32gather_ps(index, xt + i, 4));
+    }
+  }
+}
+
+void backward_kv_head(const Shape& sh, const Operands& op, const BackwardArgs& a, int64_t item, Scratch& w) {
+  const int64_t b = item / sh.kv_heads, kvh = item % sh.kv_heads, group = sh.heads / sh.kv_heads;
+  const int64_t d = sh.head_dim, sp = sh.keys_padded, n = sh.length;
+  const uint16_t *k = a.k + item * n * d, *v = a.v + item * n * d;
+  pack_transposed(k, n, d, sp, w.kt_packed.data());
+  pack_transposed(v, n, d, sp, w.vt_packed.data());
+  pack_rows(k, n, d, sp, w.k_packed.data());
+  std::fill(w.grad_kt.begin(), w.grad_kt.end(), 0.0f);
+  std::fill(w.grad_vt.begin(), w.grad_vt.end(), 0.0f);
+  for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) backward_query_head(sh, op, a, b, h, w);
+  store_transposed_bf16(w.grad_kt.data(), n, d, sp, a.grad_k + item * n * d);
+  store_transposed_bf16(w.grad_vt.data(), n, d, sp, a.grad_v + item * n * d);
+}
+
+// ---- the autograd function ------------------------------------------------------------------------------
+Shape shape_of(const at::Tensor& q, const at::Tensor& k, bool causal) {
+  Shape sh{};
+  sh.batch = q.size(0);
+  sh.heads = q.size(1);
+  sh.kv_heads = k.size(1);
+  sh.length = q.size(2);
+  sh.head_dim = q.size(3);
+  sh.keys_padded = round_up(sh.length, kKeyAlign);
+  sh.length_padded = round_up(sh.length, 2);
+  sh.blocks = (sh.length + kBlockQ - 1) / kBlockQ;
+  sh.scale = float(1.0 / std::sqrt(double(sh.head_dim)));
+  sh.causal = causal;
+  return sh;
+}
+
+// [B, blocks] int64: one past the last key any row of the block may attend to.
+at::Tensor block_key_ends(const Shape& sh, const at::Tensor& mask) {
+  const auto long_options = at::TensorOptions().dtype(at::kLong);
+  if (!mask.defined()) {
+    const at::Tensor ends = sh.causal
+                                ? ((at::arange(sh.blocks, long_options) + 1) * kBlockQ).clamp_max(sh.length)
+                                : at::full({sh.blocks}, sh.length, long_options);
+    return ends.unsqueeze(0).expand({sh.batch, sh.blocks}).contiguous();
+  }
+  const at::Tensor last =
+      (mask.to(at::kLong) * at::arange(1, sh.length + 1, long_options)).amax(-1);  // [B, T]
+  return at::constant_pad_nd(last, {0, sh.blocks * kBlockQ - sh.length})
+      .view({sh.batch, sh.blocks, kBlockQ})
+      .amax(-1)
+      .contiguous();
+}
+
+Operands operands(const at::Tensor& mask, const at::Tensor& kend) {
+  return {mask.defined() ? reinterpret_cast<const uint8_t*>(mask.const_data_ptr()) : nullptr,
+          kend.const_data_ptr<int64_t>()};
+}
+
+// Which keys each query sees; not a tensor argument of the autograd function (it has no gradient).
+struct KeyMask {
+  at::Tensor mask;  // [B, T, T] bool, contiguous, or undefined (then `causal` decides)
+  bool causal;
+};
+
+class AttentionBf16Cpu : public torch::autograd::Function<AttentionBf16Cpu> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
+                            const at::Tensor& v_in, const KeyMask& key_mask) {
+    const at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    const Shape sh = shape_of(q, k, key_mask.causal);
+    const at::Tensor kend = block_key_ends(sh, key_mask.mask);
+    const int64_t d = sh.head_dim, sp = sh.keys_padded, n = sh.length;
+    at::Tensor kt_packed = at::empty({sh.batch, sh.kv_heads, d / 2, sp, 2}, q.options());
+    at::Tensor v_packed = at::empty({sh.batch, sh.kv_heads, sp / 2, d, 2}, q.options());
+    at::parallel_for(0, sh.batch * sh.kv_heads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        pack_transposed(bits(k) + i * n * d, n, d, sp, mutable_bits(kt_packed) + i * d * sp);
+        pack_rows(bits(v) + i * n * d, n, d, sp, mutable_bits(v_packed) + i * sp * d);
+      }
+    });
+    at::Tensor out = at::empty_like(q);
+    at::Tensor lse = at::empty({sh.batch, sh.heads, n}, q.options().dtype(at::kFloat));
+    const Operands op = operands(key_mask.mask, kend);
+    const ForwardArgs args{bits(q), bits(kt_packed), bits(v_packed), mutable_bits(out),
+                           lse.mutable_data_ptr<float>()};
+    at::parallel_for(0, sh.batch * sh.heads * sh.blocks, 1, [&](int64_t begin, int64_t end) {
+      Scratch w(sh);
+      for (int64_t item = begin; item < end; ++item) forward_block(sh, op, args, item, w);
+    });
+    ctx->save_for_backward({q, k, v, out, lse});
+    ctx->saved_data["mask"] = key_mask.mask;
+    ctx->saved_data["kend"] = kend;
+    ctx->saved_data["causal"] = key_mask.causal;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const std::vector<at::Tensor> saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
+    const at::Tensor mask = ctx->saved_data["mask"].toOptional<at::Tensor>().value_or(at::Tensor());
+    const at::Tensor kend = ctx->saved_data["kend"].toTensor();
+    const Shape sh = shape_of(q, k, ctx->saved_data["causal"].toBool());
+    const at::Tensor grad_out = grad_outputs[0].to(at::kBFloat16).contiguous();
+    at::Tensor grad_q = at::empty_like(q), grad_k = at::empty_like(k), grad_v = at::empty_like(v);
+    const Operands op = operands(mask, kend);
+    const BackwardArgs args{bits(q),
+                            bits(k),
+                            bits(v),
+                            bits(out),
+                            bits(grad_out),
+                            lse.const_data_ptr<float>(),
+                            mutable_bits(grad_q),
+                            mutable_bits(grad_k),
+                            mutable_bits(grad_v)};
+    // One item per (batch, KV head): its query heads add into the same dK and dV.
+    at::parallel_for(0, sh.batch * sh.kv_heads, 1, [&](int64_t begin, int64_t end) {
+      Scratch w(sh);
+      for (int64_t item = begin; item < end; ++item) backward_kv_head(sh, op, args, item, w);
+    });
+    return {grad_q, grad_k, grad_v, at::Tensor()};  // none for the KeyMask
+  }
+};
+
+bool cpu_has_avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+}  // namespace
+
+bool attention_bf16_cpu_applies(const at::Tensor& q, const at::Tensor& k, const LayerInputs& in) {
+  return cpu_has_avx512_bf16() && q.device().is_cpu() && q.scalar_type() == at::kBFloat16 &&
+         k.scalar_type() == at::kBFloat16 && q.size(2) == k.size(2) && q.size(3) % 16 == 0 &&
+         q.size(3) <= 256 && q.size(1) % k.size(1) == 0;
+}
+
+at::Tensor attention_bf16_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const LayerInputs& in) {
+  const int64_t b = q.size(0), t = q.size(2);
+  const at::Tensor mask =
+      in.mask.defined() ? in.mask.expand({b, 1, t, t}).reshape({b, t, t}).contiguous() : at::Tensor();
+  return AttentionBf16Cpu::apply(q, k, v, KeyMask{mask, in.causal});
+}
+
+}  // namespace lrec::llm
