@@ -68,7 +68,8 @@ template <int MR>
 LREC_AVX512_BF16 void gemm_rows(int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
                                 int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   int64_t j = 0;
-  for (; j + 64 <= n; j += 64) gemm_tile<MR, 4>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
+  if constexpr (MR <= 4)  // 16 accumulators at most
+    for (; j + 64 <= n; j += 64) gemm_tile<MR, 4>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
   for (; j + 32 <= n; j += 32) gemm_tile<MR, 2>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
   for (; j < n; j += 16) gemm_tile<MR, 1>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
 }
@@ -76,6 +77,7 @@ LREC_AVX512_BF16 void gemm_rows(int64_t n, int64_t k, const uint16_t* a, int64_t
 LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
                                 const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   int64_t i = 0;
+  for (; i + 8 <= m; i += 8) gemm_rows<8>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
   for (; i + 4 <= m; i += 4) gemm_rows<4>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
   for (; i < m; ++i) gemm_rows<1>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
 }
@@ -124,30 +126,34 @@ LREC_AVX512_BF16 inline __mmask16 allowed16(const RowMask& m, int64_t c) {
   return _mm_test_epi8_mask(bytes, bytes);
 }
 
-// One row of raw scores s[0, kn) -> p = softmax(scale · s) over the allowed keys, in bf16 (0 elsewhere).
-// Overwrites s. Returns the row's log-sum-exp of scale · s (0 when no key is allowed; p is then all 0).
-LREC_AVX512_BF16 float softmax_row(float* s, int64_t kn, const RowMask& m, float scale, uint16_t* p) {
+// One row of raw scores s[0, kn) -> e = exp(scale · s - max) over the allowed keys, in bf16 (0 elsewhere),
+// the numerator of softmax(scale · s); the caller divides by the returned sum. Also returns the row's
+// log-sum-exp of scale · s. A row with no allowed key gets e = 0, sum 0 and lse 0.
+struct RowSoftmax {
+  float sum, lse;
+};
+
+LREC_AVX512_BF16 RowSoftmax softmax_numerator_row(const float* s, int64_t kn, const RowMask& m, float scale,
+                                                  uint16_t* e) {
   const __m512 scale_v = _mm512_set1_ps(scale);
   __m512 max_v = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t c = 0; c < kn; c += 16)
     max_v = _mm512_mask_max_ps(max_v, allowed16(m, c), max_v, _mm512_mul_ps(_mm512_loadu_ps(s + c), scale_v));
   const float row_max = _mm512_reduce_max_ps(max_v);
   if (row_max == -std::numeric_limits<float>::infinity()) {
-    std::memset(p, 0, sizeof(uint16_t) * kn);
-    return 0.0f;
+    std::memset(e, 0, sizeof(uint16_t) * kn);
+    return {0.0f, 0.0f};
   }
   const __m512 shift = _mm512_set1_ps(row_max);
   __m512 sum_v = _mm512_setzero_ps();
   for (int64_t c = 0; c < kn; c += 16) {
-    const __m512 e =
+    const __m512 x =
         _mm512_maskz_mov_ps(allowed16(m, c), exp_ps(_mm512_fmsub_ps(_mm512_loadu_ps(s + c), scale_v, shift)));
-    _mm512_storeu_ps(s + c, e);
-    sum_v = _mm512_add_ps(sum_v, e);
+    store_bf16(e + c, x);
+    sum_v = _mm512_add_ps(sum_v, x);
   }
   const float sum = _mm512_reduce_add_ps(sum_v);
-  const __m512 inv = _mm512_set1_ps(1.0f / sum);
-  for (int64_t c = 0; c < kn; c += 16) store_bf16(p + c, _mm512_mul_ps(_mm512_loadu_ps(s + c), inv));
-  return row_max + std::log(sum);
+  return {sum, row_max + std::log(sum)};
 }
 
 LREC_AVX512_BF16 void store_rows_bf16(uint16_t* dst, const float* src, int64_t n) {
@@ -244,13 +250,21 @@ LREC_AVX512_BF16 void forward_block(const Shape& sh, const Operands& op, const F
   const uint16_t* q = a.q + (bh * sh.length + i0) * d;
   gemm_bf16(rows, kn, d, q, d, a.kt_packed + (b * sh.kv_heads + kvh) * d * sp, sp, w.scores.data(), sp,
             false);
+  float inv_sum[kBlockQ];
   for (int64_t r = 0; r < rows; ++r) {
-    a.lse[bh * sh.length + i0 + r] =
-        softmax_row(w.scores.data() + r * sp, kn, row_mask(sh, op, b, i0 + r), sh.scale, w.p.data() + r * sp);
+    const RowSoftmax row = softmax_numerator_row(w.scores.data() + r * sp, kn, row_mask(sh, op, b, i0 + r),
+                                                 sh.scale, w.p.data() + r * sp);
+    a.lse[bh * sh.length + i0 + r] = row.lse;
+    inv_sum[r] = row.sum > 0 ? 1.0f / row.sum : 0.0f;
   }
   gemm_bf16(rows, d, kn, w.p.data(), sp, a.v_packed + (b * sh.kv_heads + kvh) * sp * d, d, w.rows.data(), d,
-            false);
-  store_rows_bf16(a.out + (bh * sh.length + i0) * d, w.rows.data(), rows * d);
+            false);  // (e V), divided by the sums below
+  uint16_t* out = a.out + (bh * sh.length + i0) * d;
+  for (int64_t r = 0; r < rows; ++r) {
+    const __m512 inv = _mm512_set1_ps(inv_sum[r]);
+    for (int64_t j = 0; j < d; j += 16)
+      store_bf16(out + r * d + j, _mm512_mul_ps(_mm512_loadu_ps(w.rows.data() + r * d + j), inv));
+  }
 }
 
 // ---- backward: every query head of one (batch, KV head) -------------------------------------------------

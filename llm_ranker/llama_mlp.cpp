@@ -12,7 +12,12 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& cfg, const at::TensorOptions& opti
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  // gate before up, in both branches: with LoRA dropout, the order of random draws must not depend on the
+  // mode.
+  at::Tensor gate = gate_proj(x);
+  const at::Tensor up = up_proj(x);
+  if (!at::GradMode::is_enabled()) return down_proj(at::silu_(gate).mul_(up));  // inference: in place
+  return down_proj(at::silu(gate) * up);
 }
 
 }  // namespace lrec::llm

@@ -16,6 +16,10 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& cfg, const at::T
 }
 
 at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& h, const LayerInputs& in, LayerCache* cache) {
+  if (!at::GradMode::is_enabled()) {  // inference: the residual sums accumulate in place
+    at::Tensor attended = self_attn->forward(input_layernorm(h), in, cache).add_(h);
+    return mlp(post_attention_layernorm(attended)).add_(attended);
+  }
   const at::Tensor attended = h + self_attn->forward(input_layernorm(h), in, cache);
   return attended + mlp(post_attention_layernorm(attended));
 }

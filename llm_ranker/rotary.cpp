@@ -55,6 +55,7 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }
 
 at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!at::GradMode::is_enabled()) return rotate_half(x).mul_(sin).addcmul_(x, cos);  // one temporary
   return x * cos + rotate_half(x) * sin;
 }
 
