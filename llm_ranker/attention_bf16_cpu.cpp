@@ -380,19 +380,31 @@ Shape shape_of(const at::Tensor& q, const at::Tensor& k, bool causal) {
 
 // [B, blocks] int64: one past the last key any row of the block may attend to.
 at::Tensor block_key_ends(const Shape& sh, const at::Tensor& mask) {
-  const auto long_options = at::TensorOptions().dtype(at::kLong);
-  if (!mask.defined()) {
-    const at::Tensor ends = sh.causal
-                                ? ((at::arange(sh.blocks, long_options) + 1) * kBlockQ).clamp_max(sh.length)
-                                : at::full({sh.blocks}, sh.length, long_options);
-    return ends.unsqueeze(0).expand({sh.batch, sh.blocks}).contiguous();
-  }
-  const at::Tensor last =
-      (mask.to(at::kLong) * at::arange(1, sh.length + 1, long_options)).amax(-1);  // [B, T]
-  return at::constant_pad_nd(last, {0, sh.blocks * kBlockQ - sh.length})
-      .view({sh.batch, sh.blocks, kBlockQ})
-      .amax(-1)
-      .contiguous();
+  at::Tensor ends = at::empty({sh.batch, sh.blocks}, at::TensorOptions().dtype(at::kLong));
+  int64_t* out = ends.mutable_data_ptr<int64_t>();
+  const uint8_t* bytes = mask.defined() ? reinterpret_cast<const uint8_t*>(mask.const_data_ptr()) : nullptr;
+  const int64_t n = sh.length;
+  at::parallel_for(0, sh.batch * sh.blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / sh.blocks, i0 = item % sh.blocks * kBlockQ, i1 = std::min(n, i0 + kBlockQ);
+      if (bytes == nullptr) {
+        out[item] = sh.causal ? i1 : n;
+        continue;
+      }
+      int64_t last = 0;  // scan each row back from its end, down to the block's end so far
+      for (int64_t t = i0; t < i1; ++t) {
+        const uint8_t* row = bytes + (b * n + t) * n;
+        for (int64_t key = n; key > last; --key) {
+          if (row[key - 1] != 0) {
+            last = key;
+            break;
+          }
+        }
+      }
+      out[item] = last;
+    }
+  });
+  return ends;
 }
 
 Operands operands(const at::Tensor& mask, const at::Tensor& kend) {
