@@ -8,6 +8,8 @@
 
 #include "llm_ranker/attention_bf16_cpu.h"
 #include "llm_ranker/llama_attention.h"
+#include "llm_ranker/llama_model.h"
+#include "tests/llm_ranker/llama_test_util.h"
 
 namespace lrec::llm {
 namespace {
@@ -94,6 +96,31 @@ TEST(AttentionBf16Cpu, ARowWithNoAllowedKeyGivesZerosAndNoGradient) {
   EXPECT_EQ(got.grad_q.select(2, 3).abs().max().item<float>(), 0.0f);
   EXPECT_GT(got.out.select(2, 4).abs().max().item<float>(), 0.0f);
   EXPECT_TRUE(at::isfinite(got.grad_k).all().item<bool>());
+}
+
+// The whole bf16 model on a left-padded batch: the kernel (kAuto) against the fp32 formula (kReference),
+// with autograd (plain ops) and without (the in-place inference ops).
+TEST(AttentionBf16Cpu, Bf16ModelLogitsMatchTheReferenceKernel) {
+  if (!kernel_available()) GTEST_SKIP() << "this CPU has no AVX512-BF16; the kernel is never used here";
+  const LlamaConfig cfg =
+      testing::tiny_config(/*heads=*/2, /*kv_heads=*/1);  // head_dim 16: the kernel applies
+  LlamaForCausalLM model = testing::random_model(cfg, 3, at::kBFloat16);
+  const at::Tensor ids = at::randint(1, cfg.vocab_size, {2, 70});
+  at::Tensor attention_mask = at::ones({2, 70}, at::kLong);
+  attention_mask[1].narrow(0, 0, 9).zero_();  // 9 left-padding tokens
+  const ForwardOptions opts{.attention_mask = attention_mask};
+  const auto logits = [&](AttentionKernel kernel, bool grad) {
+    model->set_attention_kernel(kernel);
+    c10::AutoGradMode mode(grad);
+    return model->forward(ids, opts, LlamaForCausalLMImpl::Logits::kAll).to(at::kFloat).detach();
+  };
+  const at::Tensor reference = logits(AttentionKernel::kReference, false);
+  const at::Tensor valid = attention_mask.to(at::kBool);  // padding positions are never read
+  for (const bool grad : {false, true}) {
+    SCOPED_TRACE(grad ? "with autograd" : "inference");
+    const at::Tensor fused = logits(AttentionKernel::kAuto, grad);
+    EXPECT_LT(relative_error(fused.index({valid}), reference.index({valid})), 2e-2);
+  }
 }
 
 TEST(AttentionBf16Cpu, DoesNotApplyToAKvCacheOrFp32) {
