@@ -84,7 +84,7 @@ int run(int argc, char** argv) {
   const auto cfg = config::load<BenchConfig>(config::parse_command_line(
       argc, argv,
       "bench_attention [steps=N] [threads=N] [batch=B] [heads=H] [kv_heads=KVH] [length=T] [head_dim=hd]"));
-  set_threads(cfg.threads);
+  configure_runtime(cfg.threads);
   log_startup("bench_attention", config::to_yaml(cfg));
   const at::Tensor probe = at::zeros({1, cfg.heads, cfg.length, cfg.head_dim}, at::kBFloat16);
   if (!llm::attention_bf16_cpu_applies(probe, probe.narrow(1, 0, cfg.kv_heads), llm::LayerInputs{})) {

@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   try {
     const auto cfg = config::load<BenchConfig>(config::parse_command_line(
         argc, argv, "bench_llama [steps=N] [threads=N] [batch=B] [length=T] [decode=N] [python=false]"));
-    const int threads = set_threads(cfg.threads);
+    const int threads = configure_runtime(cfg.threads);
     log_startup("bench_llama", config::to_yaml(cfg));
     const llm::LlamaConfig shape = bench_config();
     {

@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   try {
     const auto cfg = config::load<BenchConfig>(
         config::parse_command_line(argc, argv, "bench_lrurec [steps=N] [threads=N] [python=false]"));
-    const int threads = set_threads(cfg.threads);
+    const int threads = configure_runtime(cfg.threads);
     log_startup("bench_lrurec", config::to_yaml(cfg));
     const double fused = scan_seconds(lrurec::ScanKernel::kFused, cfg.steps);
     const double log_depth = scan_seconds(lrurec::ScanKernel::kLogDepth, cfg.steps);

@@ -424,7 +424,7 @@ int main(int argc, char** argv) {
   using namespace lrec;
   try {
     const Options o = parse(argc, argv);
-    const int threads = set_threads(o.threads);
+    const int threads = configure_runtime(o.threads);
     const Shape s = bench_shape(o.quick);
     if (o.only == "step") {
       bench_step(o, s);

@@ -2,9 +2,11 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <torch/version.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -13,7 +15,9 @@
 
 namespace lrec {
 
-int set_threads(int threads) {
+int configure_runtime(int threads) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed threshold
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return at::get_num_threads();

@@ -155,7 +155,7 @@ class Recipe {
     if (cfg_.examples.num_candidates < 2 || cfg_.examples.num_candidates > llm::kMaxCandidates)
       fail("config key 'examples.num_candidates' is {}; it must be in 2..{} (letters A-Z).",
            cfg_.examples.num_candidates, llm::kMaxCandidates);
-    set_threads(cfg_.threads);
+    configure_runtime(cfg_.threads);
     at::manual_seed(t.seed);
     checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);
     checkpoints_->check_start(cfg_.resume);

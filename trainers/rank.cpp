@@ -147,7 +147,7 @@ double percentile(std::vector<double> values, double q) {
 }
 
 int run(const RankConfig& cfg) {
-  set_threads(cfg.threads);
+  configure_runtime(cfg.threads);
   Ranker ranker(cfg);
   std::ifstream file;
   if (cfg.input != "-") {

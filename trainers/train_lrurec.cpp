@@ -105,7 +105,7 @@ class Recipe {
 
   // ---- setup ----------------------------------------------------------------------------------------
   void setup() {
-    set_threads(cfg_.threads);
+    configure_runtime(cfg_.threads);
     at::manual_seed(cfg_.train.seed);
     checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);
     checkpoints_->check_start(cfg_.resume);

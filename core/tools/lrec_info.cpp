@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   try {
     const auto cli = lrec::config::parse_command_line(argc, argv, "lrec_info [--config FILE] [threads=N]");
     const auto cfg = lrec::config::load<InfoConfig>(cli);
-    lrec::set_threads(cfg.threads);
+    lrec::configure_runtime(cfg.threads);
     lrec::log_startup("lrec_info", lrec::config::to_yaml(cfg));
   } catch (const std::exception& e) {
     lrec::log::error("{}", e.what());

@@ -27,8 +27,8 @@ TEST(MetricsLog, WritesJsonlAndCsvFlushedEachRecord) {
 }
 
 TEST(Runtime, ThreadsDefaultToAllCores) {
-  EXPECT_EQ(set_threads(1), 1);
-  EXPECT_EQ(set_threads(0), static_cast<int>(std::thread::hardware_concurrency()));
+  EXPECT_EQ(configure_runtime(1), 1);
+  EXPECT_EQ(configure_runtime(0), static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 TEST(Progress, DurationFormat) {
