@@ -187,10 +187,16 @@ uint16_t* mutable_bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>
 // xᵀ in VNNI pairs, the B operand of a product with xᵀ: out[p][i][e] = x[i][2p + e], [d / 2, ld, 2], zero
 // for rows i in [n, ld). One 32-bit move per pair.
 void pack_transposed(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
-  for (int64_t p = 0; p < d / 2; ++p) {
-    for (int64_t i = 0; i < n; ++i) std::memcpy(out + 2 * (p * ld + i), x + i * d + 2 * p, 4);
-    std::memset(out + 2 * (p * ld + n), 0, 4 * (ld - n));
+  constexpr int64_t kTile = 16;  // 16 x 16 pairs at a time, so that both sides stay in L1
+  for (int64_t i0 = 0; i0 < n; i0 += kTile) {
+    for (int64_t p0 = 0; p0 < d / 2; p0 += kTile) {
+      for (int64_t p = p0; p < std::min(d / 2, p0 + kTile); ++p) {
+        for (int64_t i = i0; i < std::min(n, i0 + kTile); ++i)
+          std::memcpy(out + 2 * (p * ld + i), x + i * d + 2 * p, 4);
+      }
+    }
   }
+  for (int64_t p = 0; p < d / 2; ++p) std::memset(out + 2 * (p * ld + n), 0, 4 * (ld - n));
 }
 
 // x in VNNI pairs of rows, the B operand of a product with x: out[i / 2][j][i % 2] = x[i][j],
@@ -207,11 +213,23 @@ void pack_rows(const uint16_t* x, int64_t n, int64_t d, int64_t rows, uint16_t* 
 }
 
 // xᵀ, [d, ld], zero for columns in [n, ld).
-void transpose(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
-  for (int64_t j = 0; j < d; ++j) {
-    for (int64_t i = 0; i < n; ++i) out[j * ld + i] = x[i * d + j];
-    for (int64_t i = n; i < ld; ++i) out[j * ld + i] = 0;
+// out[j][i] = convert(x[i][j]) for i < n, j < d, in 16 x 16 tiles (both sides stay in L1).
+template <class From, class To, class Convert>
+void transpose_tiled(const From* x, int64_t n, int64_t d, int64_t ldx, To* out, int64_t ldo,
+                     Convert convert) {
+  constexpr int64_t kTile = 16;
+  for (int64_t i0 = 0; i0 < n; i0 += kTile) {
+    for (int64_t j0 = 0; j0 < d; j0 += kTile) {
+      for (int64_t j = j0; j < std::min(d, j0 + kTile); ++j) {
+        for (int64_t i = i0; i < std::min(n, i0 + kTile); ++i) out[j * ldo + i] = convert(x[i * ldx + j]);
+      }
+    }
   }
+}
+
+void transpose(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
+  transpose_tiled(x, n, d, d, out, ld, [](uint16_t v) { return v; });
+  for (int64_t j = 0; j < d; ++j) std::fill(out + j * ld + n, out + (j + 1) * ld, uint16_t(0));
 }
 
 // ---- forward: one block of query rows -------------------------------------------------------------------
@@ -336,16 +354,8 @@ LREC_AVX512_BF16 void backward_query_head(const Shape& sh, const Operands& op, c
 }
 
 // xᵀ [d, ld] fp32 -> x [n, d] bf16.
-LREC_AVX512_BF16 void store_transposed_bf16(const float* xt, int64_t n, int64_t d, int64_t ld, uint16_t* x) {
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < d; j += 16) {
-      const __m512i index = _mm512_mullo_epi32(
-          _mm512_add_epi32(_mm512_set1_epi32(int32_t(j)),
-                           _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)),
-          _mm512_set1_epi32(int32_t(ld)));
-      store_bf16(x + i * d + j, _mm512_i32gather_ps(index, xt + i, 4));
-    }
-  }
+void store_transposed_bf16(const float* xt, int64_t n, int64_t d, int64_t ld, uint16_t* x) {
+  transpose_tiled(xt, d, n, ld, x, d, [](float v) { return c10::BFloat16(v).x; });  // round to nearest even
 }
 
 void backward_kv_head(const Shape& sh, const Operands& op, const BackwardArgs& a, int64_t item, Scratch& w) {
