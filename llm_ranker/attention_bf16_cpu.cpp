@@ -184,19 +184,36 @@ const uint16_t* bits(const at::Tensor& t) { return reinterpret_cast<const uint16
 uint16_t* mutable_bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.mutable_data_ptr()); }
 
 // ---- operand layouts (plain loops; x is one head, [n, d] row-major bf16) -------------------------------
-// xᵀ in VNNI pairs, the B operand of a product with xᵀ: out[p][i][e] = x[i][2p + e], [d / 2, ld, 2], zero
-// for rows i in [n, ld). One 32-bit move per pair.
-void pack_transposed(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
-  constexpr int64_t kTile = 16;  // 16 x 16 pairs at a time, so that both sides stay in L1
+// out[j][i] = convert(x[i][j]) for i < n, j < d, in 16 x 16 tiles (both sides stay in L1).
+template <class From, class To, class Convert>
+void transpose_tiled(const From* x, int64_t n, int64_t d, int64_t ldx, To* out, int64_t ldo,
+                     Convert convert) {
+  constexpr int64_t kTile = 16;
   for (int64_t i0 = 0; i0 < n; i0 += kTile) {
-    for (int64_t p0 = 0; p0 < d / 2; p0 += kTile) {
-      for (int64_t p = p0; p < std::min(d / 2, p0 + kTile); ++p) {
-        for (int64_t i = i0; i < std::min(n, i0 + kTile); ++i)
-          std::memcpy(out + 2 * (p * ld + i), x + i * d + 2 * p, 4);
+    for (int64_t j0 = 0; j0 < d; j0 += kTile) {
+      for (int64_t j = j0; j < std::min(d, j0 + kTile); ++j) {
+        for (int64_t i = i0; i < std::min(n, i0 + kTile); ++i) out[j * ldo + i] = convert(x[i * ldx + j]);
       }
     }
   }
-  for (int64_t p = 0; p < d / 2; ++p) std::memset(out + 2 * (p * ld + n), 0, 4 * (ld - n));
+}
+
+// xᵀ, [d, ld], zero for columns in [n, ld).
+template <class T>
+void transpose(const T* x, int64_t n, int64_t d, int64_t ld, T* out) {
+  transpose_tiled(x, n, d, d, out, ld, [](T v) { return v; });
+  for (int64_t j = 0; j < d; ++j) std::fill(out + j * ld + n, out + (j + 1) * ld, T{});
+}
+
+// Two bf16 values moved as one: x[i][2p], x[i][2p + 1].
+struct Pair {
+  uint16_t v[2];
+};
+
+// xᵀ in VNNI pairs, the B operand of a product with xᵀ: out[p][i][e] = x[i][2p + e], [d / 2, ld, 2], zero
+// for rows i in [n, ld): the transpose of x seen as [n, d / 2] pairs.
+void pack_transposed(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
+  transpose(reinterpret_cast<const Pair*>(x), n, d / 2, ld, reinterpret_cast<Pair*>(out));
 }
 
 // x in VNNI pairs of rows, the B operand of a product with x: out[i / 2][j][i % 2] = x[i][j],
@@ -212,26 +229,6 @@ void pack_rows(const uint16_t* x, int64_t n, int64_t d, int64_t rows, uint16_t* 
   }
 }
 
-// xᵀ, [d, ld], zero for columns in [n, ld).
-// out[j][i] = convert(x[i][j]) for i < n, j < d, in 16 x 16 tiles (both sides stay in L1).
-template <class From, class To, class Convert>
-void transpose_tiled(const From* x, int64_t n, int64_t d, int64_t ldx, To* out, int64_t ldo,
-                     Convert convert) {
-  constexpr int64_t kTile = 16;
-  for (int64_t i0 = 0; i0 < n; i0 += kTile) {
-    for (int64_t j0 = 0; j0 < d; j0 += kTile) {
-      for (int64_t j = j0; j < std::min(d, j0 + kTile); ++j) {
-        for (int64_t i = i0; i < std::min(n, i0 + kTile); ++i) out[j * ldo + i] = convert(x[i * ldx + j]);
-      }
-    }
-  }
-}
-
-void transpose(const uint16_t* x, int64_t n, int64_t d, int64_t ld, uint16_t* out) {
-  transpose_tiled(x, n, d, d, out, ld, [](uint16_t v) { return v; });
-  for (int64_t j = 0; j < d; ++j) std::fill(out + j * ld + n, out + (j + 1) * ld, uint16_t(0));
-}
-
 // ---- forward: one block of query rows -------------------------------------------------------------------
 struct ForwardArgs {
   const uint16_t *q, *kt_packed, *v_packed;  // [B, H, T, hd], [B, KVH, hd/2, Sp, 2], [B, KVH, Sp/2, hd, 2]
@@ -239,28 +236,15 @@ struct ForwardArgs {
   float* lse;                                // [B, H, T]
 };
 
-struct Scratch {
-  explicit Scratch(const Shape& sh)
-      : scores(kBlockQ * sh.keys_padded),
-        grad_scores(kBlockQ * sh.keys_padded),
-        rows(kBlockQ * sh.head_dim),
-        grad_kt(sh.head_dim * sh.keys_padded),
-        grad_vt(sh.head_dim * sh.keys_padded),
-        p(kBlockQ * sh.keys_padded),
-        ds(kBlockQ * sh.keys_padded),
-        p_pairs(kBlockQ * sh.keys_padded),
-        ds_pairs(kBlockQ * sh.keys_padded),
-        kt_packed(sh.head_dim * sh.keys_padded),
-        vt_packed(sh.head_dim * sh.keys_padded),
-        k_packed(sh.head_dim * sh.keys_padded),
-        qt(sh.head_dim * sh.length_padded),
-        grad_out_t(sh.head_dim * sh.length_padded) {}
-  std::vector<float> scores, grad_scores, rows, grad_kt, grad_vt;
-  std::vector<uint16_t> p, ds, p_pairs, ds_pairs, kt_packed, vt_packed, k_packed, qt, grad_out_t;
+struct ForwardScratch {
+  explicit ForwardScratch(const Shape& sh)
+      : scores(kBlockQ * sh.keys_padded), rows(kBlockQ * sh.head_dim), p(kBlockQ * sh.keys_padded) {}
+  std::vector<float> scores, rows;  // S of the block, then (e V)
+  std::vector<uint16_t> p;          // the softmax numerators e, bf16
 };
 
 LREC_AVX512_BF16 void forward_block(const Shape& sh, const Operands& op, const ForwardArgs& a, int64_t item,
-                                    Scratch& w) {
+                                    ForwardScratch& w) {
   const int64_t block = item % sh.blocks, bh = item / sh.blocks, b = bh / sh.heads, h = bh % sh.heads;
   const int64_t kvh = h / (sh.heads / sh.kv_heads), d = sh.head_dim, sp = sh.keys_padded;
   const int64_t i0 = block * kBlockQ, rows = std::min(kBlockQ, sh.length - i0);
@@ -292,6 +276,25 @@ struct BackwardArgs {
   uint16_t *grad_q, *grad_k, *grad_v;          // as q, k, v
 };
 
+struct BackwardScratch {
+  explicit BackwardScratch(const Shape& sh)
+      : scores(kBlockQ * sh.keys_padded),
+        grad_scores(kBlockQ * sh.keys_padded),
+        rows(kBlockQ * sh.head_dim),
+        grad_kt(sh.head_dim * sh.keys_padded),
+        grad_vt(sh.head_dim * sh.keys_padded),
+        ds(kBlockQ * sh.keys_padded),
+        p_pairs(kBlockQ * sh.keys_padded),
+        ds_pairs(kBlockQ * sh.keys_padded),
+        kt_packed(sh.head_dim * sh.keys_padded),
+        vt_packed(sh.head_dim * sh.keys_padded),
+        k_packed(sh.head_dim * sh.keys_padded),
+        qt(sh.head_dim * sh.length_padded),
+        grad_out_t(sh.head_dim * sh.length_padded) {}
+  std::vector<float> scores, grad_scores, rows, grad_kt, grad_vt;
+  std::vector<uint16_t> ds, p_pairs, ds_pairs, kt_packed, vt_packed, k_packed, qt, grad_out_t;
+};
+
 LREC_AVX512_BF16 float dot_bf16(const uint16_t* x, const uint16_t* y, int64_t n) {
   const auto widen = [](const uint16_t* p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(
@@ -304,7 +307,7 @@ LREC_AVX512_BF16 float dot_bf16(const uint16_t* x, const uint16_t* y, int64_t n)
 
 // dKᵀ and dVᵀ of one query head's blocks, added to w.grad_kt and w.grad_vt; dQ written.
 LREC_AVX512_BF16 void backward_query_head(const Shape& sh, const Operands& op, const BackwardArgs& a,
-                                          int64_t b, int64_t h, Scratch& w) {
+                                          int64_t b, int64_t h, BackwardScratch& w) {
   const int64_t d = sh.head_dim, sp = sh.keys_padded, tp = sh.length_padded, bh = b * sh.heads + h;
   const __m512 scale_v = _mm512_set1_ps(sh.scale);
   transpose(a.q + bh * sh.length * d, sh.length, d, tp, w.qt.data());
@@ -358,7 +361,8 @@ void store_transposed_bf16(const float* xt, int64_t n, int64_t d, int64_t ld, ui
   transpose_tiled(xt, d, n, ld, x, d, [](float v) { return c10::BFloat16(v).x; });  // round to nearest even
 }
 
-void backward_kv_head(const Shape& sh, const Operands& op, const BackwardArgs& a, int64_t item, Scratch& w) {
+void backward_kv_head(const Shape& sh, const Operands& op, const BackwardArgs& a, int64_t item,
+                      BackwardScratch& w) {
   const int64_t b = item / sh.kv_heads, kvh = item % sh.kv_heads, group = sh.heads / sh.kv_heads;
   const int64_t d = sh.head_dim, sp = sh.keys_padded, n = sh.length;
   const uint16_t *k = a.k + item * n * d, *v = a.v + item * n * d;
@@ -450,7 +454,7 @@ class AttentionBf16Cpu : public torch::autograd::Function<AttentionBf16Cpu> {
     const ForwardArgs args{bits(q), bits(kt_packed), bits(v_packed), mutable_bits(out),
                            lse.mutable_data_ptr<float>()};
     at::parallel_for(0, sh.batch * sh.heads * sh.blocks, 1, [&](int64_t begin, int64_t end) {
-      Scratch w(sh);
+      ForwardScratch w(sh);
       for (int64_t item = begin; item < end; ++item) forward_block(sh, op, args, item, w);
     });
     ctx->save_for_backward({q, k, v, out, lse});
@@ -480,7 +484,7 @@ class AttentionBf16Cpu : public torch::autograd::Function<AttentionBf16Cpu> {
                             mutable_bits(grad_v)};
     // One item per (batch, KV head): its query heads add into the same dK and dV.
     at::parallel_for(0, sh.batch * sh.kv_heads, 1, [&](int64_t begin, int64_t end) {
-      Scratch w(sh);
+      BackwardScratch w(sh);
       for (int64_t item = begin; item < end; ++item) backward_kv_head(sh, op, args, item, w);
     });
     return {grad_q, grad_k, grad_v, at::Tensor()};  // none for the KeyMask
