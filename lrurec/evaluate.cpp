@@ -30,11 +30,14 @@ EvalResult evaluate(LRURec& model, const std::vector<data::EvalSample>& samples,
       rows.push_back(&samples[i].tokens);
       targets[static_cast<int64_t>(i)] = samples[i].target;
     }
-    const at::Tensor tokens = stack_rows(rows).to(device);                         // [b, L]
-    const at::Tensor last = model->forward(tokens).select(1, tokens.size(1) - 1);  // [b, d]
-    at::Tensor scores = model->scores(last);                                       // [b, V]
-    if (options.mask_history) scores.scatter_(1, tokens, -1e9);  // items in the input window
-    scores.select(1, 0).fill_(-1e9);                             // padding is no item
+    const at::Tensor tokens = stack_rows(rows).to(device);  // [b, L]
+    const at::Tensor keep =
+        (tokens > 0).index_fill_(1, at::scalar_tensor(tokens.size(1) - 1, at::kLong), true);
+    const at::Tensor hidden = model->forward_packed(tokens, keep);              // [P, d], padding skipped
+    const at::Tensor last = hidden.index_select(0, keep.sum(1).cumsum(0) - 1);  // [b, d]: each row's last
+    at::Tensor scores = model->scores(last);                                    // [b, V]
+    if (options.mask_history) scores.scatter_(1, tokens, -1e9);                 // items in the input window
+    scores.select(1, 0).fill_(-1e9);                                            // padding is no item
     const at::Tensor batch_targets = targets.slice(0, begin, end).to(device, at::kLong);
     metrics.add(target_ranks(scores, batch_targets));
     if (options.top_k > 0) {

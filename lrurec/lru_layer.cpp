@@ -59,10 +59,18 @@ at::Tensor LruLayerImpl::output_projection(const at::Tensor& h) const {
   return at::linear(h, at::cat({out_weight_real, -out_weight_imag}, 1), out_bias);
 }
 
-at::Tensor LruLayerImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
-  const at::Tensor u = input_projection(x);                   // [B, L, 2N]
-  const at::Tensor h = lru_scan(u, lambda(), mask, kernel_);  // [B, L, 2N]
-  return layer_norm(dropout(output_projection(h)) + x);       // [B, L, d]
+at::Tensor LruLayerImpl::forward(const at::Tensor& x, const PackedPositions& positions) {
+  const int64_t B = positions.batch, L = positions.length, N2 = 2 * state_;
+  const at::Tensor u = input_projection(x);  // [P, 2N]
+  const at::Tensor u_full =
+      positions.dense()
+          ? u.view({B, L, N2})
+          : at::zeros({B * L, N2}, u.options()).index_copy(0, positions.index, u).view({B, L, N2});
+  const at::Tensor h_full = lru_scan(u_full, lambda(), positions.mask, kernel_);  // [B, L, 2N]
+  const at::Tensor h = positions.dense()
+                           ? h_full.view({B * L, N2})
+                           : h_full.view({B * L, N2}).index_select(0, positions.index);  // [P, 2N]
+  return layer_norm(dropout(output_projection(h)) + x);                                  // [P, d]
 }
 
 std::pair<at::Tensor, at::Tensor> LruLayerImpl::step(const at::Tensor& x_t, const at::Tensor& h_prev) {

@@ -16,12 +16,23 @@
 
 namespace lrec::lrurec {
 
+// The positions of a batch that a packed [P, ...] tensor holds: its rows are the entries of `index` (flat
+// b·L + t, ascending) of the [B, L] batch. Position-wise layers run on the P rows only; the scan needs
+// [B, L] and the token mask, and `index` must hold every real position (mask true), so that the zeros it
+// sees elsewhere never reach a kept position (the mask stops the state at padding).
+struct PackedPositions {
+  at::Tensor index;  // [P] int64
+  at::Tensor mask;   // [B, L] bool, token > 0
+  int64_t batch = 0, length = 0;
+  bool dense() const { return index.size(0) == batch * length; }
+};
+
 class LruLayerImpl : public torch::nn::Module {
  public:
   LruLayerImpl(int64_t d_model, double dropout, ScanKernel kernel, double r_min = 0.8, double r_max = 0.99);
 
-  // x [B, L, d], mask [B, L] (bool, token > 0) -> [B, L, d]
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
+  // x [P, d] at `positions` -> [P, d]
+  at::Tensor forward(const at::Tensor& x, const PackedPositions& positions);
 
   // One time step for incremental inference: x_t [B, d], h_prev [B, 2N] (zeros before the first item).
   // Returns (y_t [B, d], h_t [B, 2N]).

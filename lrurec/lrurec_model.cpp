@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "core/error.h"
 #include "lrurec/init.h"
 #include "lrurec/linear_cross_entropy.h"
 
@@ -27,11 +28,20 @@ LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items)
 }
 
 at::Tensor LRURecImpl::forward(const at::Tensor& tokens) {
-  const at::Tensor mask = tokens > 0;                       // [B, L]
-  at::Tensor x = layer_norm(embed_dropout(token(tokens)));  // [B, L, d]
+  const at::Tensor all = at::ones(tokens.sizes(), tokens.options().dtype(at::kBool));
+  return forward_packed(tokens, all).view({tokens.size(0), tokens.size(1), -1});
+}
+
+at::Tensor LRURecImpl::forward_packed(const at::Tensor& tokens, const at::Tensor& keep) {
+  PackedPositions positions{keep.reshape(-1).nonzero().squeeze(1), tokens > 0, tokens.size(0),
+                            tokens.size(1)};
+  if ((positions.mask & ~keep).any().item<bool>())
+    fail("LRURec::forward_packed: `keep` leaves out real positions (token > 0); the scan needs them all");
+  const at::Tensor items = tokens.reshape(-1).index_select(0, positions.index);  // [P]
+  at::Tensor x = layer_norm(embed_dropout(token(items)));                        // [P, d]
   for (const auto& module : *blocks) {
     auto* block = module->as<LruBlockImpl>();
-    x = block->feed_forward(block->lru_layer(x, mask));
+    x = block->feed_forward(block->lru_layer(x, positions));
   }
   return x;
 }
@@ -40,13 +50,16 @@ at::Tensor LRURecImpl::scores(const at::Tensor& hidden) const {
   return at::linear(hidden, token->weight, bias);
 }
 
-at::Tensor LRURecImpl::loss(const at::Tensor& hidden, const at::Tensor& labels) const {
+at::Tensor LRURecImpl::loss(const at::Tensor& tokens, const at::Tensor& labels) {
   // Only labelled positions enter the softmax: the same mean as cross_entropy(ignore_index=0) over all
-  // positions, without computing scores for padding.
-  const at::Tensor flat_labels = labels.reshape({-1});
-  const at::Tensor rows = flat_labels.nonzero().squeeze(1);
-  const at::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows);  // [P, d]
-  return linear_cross_entropy(h, token->weight, bias, flat_labels.index_select(0, rows), bf16_head_);
+  // positions, without computing padding or its scores.
+  const at::Tensor labelled = labels > 0;                  // [B, L]
+  const at::Tensor keep = (tokens > 0) | labelled;         // [B, L]
+  const at::Tensor hidden = forward_packed(tokens, keep);  // [P, d]
+  const at::Tensor rows = labelled.reshape(-1).index_select(0, keep.reshape(-1).nonzero().squeeze(1));
+  const at::Tensor h = hidden.index_select(0, rows.nonzero().squeeze(1));  // [P', d]
+  const at::Tensor targets = labels.reshape(-1).masked_select(labelled.reshape(-1));
+  return linear_cross_entropy(h, token->weight, bias, targets, bf16_head_);
 }
 
 std::vector<at::Tensor> LRURecImpl::initial_state(int64_t batch) const {

@@ -51,10 +51,15 @@ class LRURecImpl : public torch::nn::Module {
 
   // tokens [B, L] int64 (0 = padding) -> hidden states [B, L, d]
   at::Tensor forward(const at::Tensor& tokens);
+  // The hidden states at the positions where keep [B, L] (bool) is true, in row-major order: [P, d], the
+  // same values as forward(tokens) there. `keep` must hold every real position (token > 0); the layers never
+  // compute the padding outside it, which cannot influence a kept position.
+  at::Tensor forward_packed(const at::Tensor& tokens, const at::Tensor& keep);
   // hidden [..., d] -> scores over all items [..., num_items + 1]
   at::Tensor scores(const at::Tensor& hidden) const;
-  // Mean full-softmax cross-entropy over the positions whose label is not 0.
-  at::Tensor loss(const at::Tensor& hidden, const at::Tensor& labels) const;
+  // tokens, labels [B, L] -> the mean full-softmax cross-entropy over the positions whose label is not 0,
+  // computed on the real and labelled positions only (padded training windows cost nothing).
+  at::Tensor loss(const at::Tensor& tokens, const at::Tensor& labels);
 
   // Incremental inference, O(1) per new item: the state is one [B, 2N] tensor per block.
   std::vector<at::Tensor> initial_state(int64_t batch) const;

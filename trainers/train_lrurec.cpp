@@ -247,8 +247,7 @@ class Recipe {
     }
     model_->train();
     optimizer_->zero_grad();
-    const at::Tensor hidden = model_->forward(lrurec::stack_rows(tokens));  // [B, L, d]
-    const at::Tensor loss = model_->loss(hidden, lrurec::stack_rows(labels));
+    const at::Tensor loss = model_->loss(lrurec::stack_rows(tokens), lrurec::stack_rows(labels));
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.max_grad_norm);
     optimizer_->step();

@@ -50,7 +50,7 @@ TEST(LRURecModel, KernelsAgreeOnLossAndEveryParameterGradient) {
     at::manual_seed(7);  // same initial weights
     LRURec model = make_model(30, scan);
     model->eval();  // no dropout: deterministic
-    const at::Tensor loss = model->loss(model->forward(tokens), labels);
+    const at::Tensor loss = model->loss(tokens, labels);
     loss.backward();
     if (reference.empty()) {
       reference_loss = loss.item<double>();
@@ -76,7 +76,49 @@ TEST(LRURecModel, LossIgnoresPaddingLabels) {
   const at::Tensor hidden = model->forward(tokens);
   const at::Tensor scores = model->scores(hidden).squeeze(0).narrow(0, 2, 3);  // [3, 21]
   const at::Tensor want = at::cross_entropy_loss(scores, at::tensor({4, 5, 6}, at::kLong));
-  EXPECT_NEAR(model->loss(hidden, labels).item<double>(), want.item<double>(), 1e-6);
+  EXPECT_NEAR(model->loss(tokens, labels).item<double>(), want.item<double>(), 1e-6);
+}
+
+// The packed path (position-wise layers on real and labelled positions only) against the dense forward:
+// the same hidden states where kept, and the same loss and gradients as cross-entropy over every position's
+// scores with label 0 ignored. Padding inside rows too, where the mask also cuts the state.
+TEST(LRURecModel, PackedPositionsEqualTheDenseForward) {
+  at::manual_seed(8);
+  const at::Tensor tokens = at::randint(0, 31, {5, 13}, at::kLong) * (at::rand({5, 13}) > 0.3);
+  at::Tensor labels = at::randint(0, 31, {5, 13}, at::kLong);
+  labels.select(0, 1).zero_();
+  at::manual_seed(9);
+  LRURec dense = make_model(30);
+  at::manual_seed(9);
+  LRURec packed = make_model(30);
+  dense->eval();
+  packed->eval();
+  const at::Tensor keep = (tokens > 0) | (at::rand({5, 13}) > 0.8);
+  {
+    c10::NoGradGuard no_grad;
+    const at::Tensor want =
+        dense->forward(tokens).reshape({65, -1}).index_select(0, keep.reshape(-1).nonzero().squeeze(1));
+    EXPECT_TRUE(at::allclose(packed->forward_packed(tokens, keep), want, 1e-5, 1e-6));
+  }
+  const at::Tensor scores = dense->scores(dense->forward(tokens));  // [5, 13, 31]
+  const at::Tensor want_loss = at::cross_entropy_loss(scores.reshape({65, 31}), labels.reshape(-1), {},
+                                                      at::Reduction::Mean, /*ignore_index=*/0);
+  want_loss.backward();
+  const at::Tensor loss = packed->loss(tokens, labels);
+  loss.backward();
+  EXPECT_NEAR(loss.item<double>(), want_loss.item<double>(), 1e-5 * want_loss.item<double>());
+  const auto want_grads = dense->named_parameters();
+  for (const auto& p : packed->named_parameters()) {
+    const at::Tensor& want = want_grads[p.key()].grad();
+    const double scale = std::max(want.abs().max().item<double>(), 1e-12);
+    EXPECT_LT((p.value().grad() - want).abs().max().item<double>() / scale, 1e-4) << p.key();
+  }
+  try {
+    packed->forward_packed(tokens, tokens < 0);
+    ADD_FAILURE() << "a keep mask without the real positions was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("leaves out real positions"), std::string::npos) << e.what();
+  }
 }
 
 TEST(LRURecModel, ParametersFollowThePaper) {

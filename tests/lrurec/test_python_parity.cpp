@@ -107,7 +107,7 @@ TEST(LRURecPythonParity, ScoresLossAndGradientsMatchTheOfficialStyleModel) {
     const double scores_error = relative_error(model->scores(hidden).detach(), want.at("scores"));
     EXPECT_LT(scores_error, 1e-4) << "scores";
 
-    const at::Tensor loss = model->loss(hidden, labels);
+    const at::Tensor loss = model->loss(tokens, labels);
     loss.backward();
     const double want_loss = want.at("loss").item<double>();
     const double loss_error = std::abs(loss.item<double>() - want_loss) / std::abs(want_loss);
