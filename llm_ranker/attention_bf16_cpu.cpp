@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 #include <torch/autograd.h>
 
 #include <algorithm>
@@ -11,19 +10,18 @@
 #include <limits>
 #include <vector>
 
+#include "core/bf16_cpu.h"
 #include "llm_ranker/llama_attention.h"
-
-// Only the functions marked with this attribute use AVX-512 instructions; the rest of this file is built
-// for the baseline CPU, and attention_bf16_cpu_applies checks the CPU before any of them runs.
-#define LREC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
-
-// GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() through masked builtins, which -Wmaybe-uninitialized
-// reports as a use of an uninitialized value once inlined (a known false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace lrec::llm {
 
 namespace {
+
+using bf16::cpu_has_avx512_bf16;
+using bf16::exp_ps;
+using bf16::gemm_bf16;
+using bf16::store_bf16;
+using bf16::store_bf16_pairs;
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -33,83 +31,7 @@ constexpr int64_t kKeyAlign = 32;  // keys are zero-padded to a multiple of this
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// ---- C[M, N] (= or +=) A[M, K] · B --------------------------------------------------------------------
-// A: bf16, row-major, row stride lda. B: bf16 in VNNI pairs, B[k][n] at b[(k / 2) * 2 * ldb + 2 * n + k % 2].
-// C: fp32, row stride ldc. N % 16 == 0 and K even. One vdpbf16ps adds two products per fp32 lane.
-template <int MR, int NV>
-LREC_AVX512_BF16 inline void gemm_tile(int64_t k_pairs, const uint16_t* a, int64_t lda, const uint16_t* b,
-                                       int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  __m512 acc[MR][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j)
-      acc[i][j] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16 * j) : _mm512_setzero_ps();
-  for (int64_t p = 0; p < k_pairs; ++p) {
-    __m512bh bv[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = (__m512bh)_mm512_loadu_si512(b + p * 2 * ldb + 32 * j);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      int32_t pair;  // A[i][2p], A[i][2p + 1]
-      std::memcpy(&pair, a + i * lda + 2 * p, sizeof(pair));
-      const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
-}
-
-template <int MR>
-LREC_AVX512_BF16 void gemm_rows(int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
-                                int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  int64_t j = 0;
-  if constexpr (MR <= 4)  // 16 accumulators at most
-    for (; j + 64 <= n; j += 64) gemm_tile<MR, 4>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
-  for (; j + 32 <= n; j += 32) gemm_tile<MR, 2>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
-  for (; j < n; j += 16) gemm_tile<MR, 1>(k / 2, a, lda, b + 2 * j, ldb, c + j, ldc, accumulate);
-}
-
-LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                                const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  int64_t i = 0;
-  for (; i + 8 <= m; i += 8) gemm_rows<8>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
-  for (; i + 4 <= m; i += 4) gemm_rows<4>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
-  for (; i < m; ++i) gemm_rows<1>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
-}
-
 // ---- elementwise pieces ---------------------------------------------------------------------------------
-// exp(x) = 2^n · e^r with n = round(x / ln 2), |r| <= ln(2) / 2, and e^r by its Taylor series to r^7
-// (relative error < 1e-8, below fp32's rounding). Inputs below -87 give exp(-87) ~ 1.6e-38.
-LREC_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // ln 2, split in two parts
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606820309417e-6f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  for (const float coef : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
-  return _mm512_scalef_ps(p, n);
-}
-
-LREC_AVX512_BF16 inline void store_bf16(uint16_t* dst, __m512 x) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), (__m256i)_mm512_cvtneps_pbh(x));
-}
-
-// Rows r and r + 1 as VNNI pairs: dst[2j] = bf16(row0[j]), dst[2j + 1] = bf16(row1[j]), j < 16.
-LREC_AVX512_BF16 inline void store_bf16_pairs(uint16_t* dst, __m512 row0, __m512 row1) {
-  static const __m512i interleave =
-      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
-                       4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(row1, row0);  // [row0 (16), row1 (16)]
-  _mm512_storeu_si512(dst, _mm512_permutexvar_epi16(interleave, both));
-}
-
 // Which keys one query row may attend to: keys < limit, and where `bytes` is given, bytes[key] != 0.
 struct RowMask {
   const uint8_t* bytes;
@@ -490,13 +412,6 @@ class AttentionBf16Cpu : public torch::autograd::Function<AttentionBf16Cpu> {
     return {grad_q, grad_k, grad_v, at::Tensor()};  // none for the KeyMask
   }
 };
-
-bool cpu_has_avx512_bf16() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512bf16");
-  return has;
-}
 
 }  // namespace
 

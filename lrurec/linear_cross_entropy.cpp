@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "lrurec/linear_cross_entropy_bf16_cpu.h"
 
 namespace lrec::lrurec {
 
@@ -103,13 +104,19 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
                             int64_t chunk_rows) {
     const int64_t P = x.size(0);
     const bool need_grad = ctx != nullptr;
+    const at::Tensor y = targets.to(at::kLong).contiguous();
+    if (bf16_matmul && linear_cross_entropy_bf16_cpu_applies(x, weight)) {
+      HeadGradients grads;
+      const double loss_sum = linear_cross_entropy_bf16_cpu(x, weight, bias, y, need_grad ? &grads : nullptr);
+      if (need_grad) ctx->save_for_backward({grads.x, grads.weight, grads.bias});
+      return at::scalar_tensor(loss_sum / static_cast<double>(P), x.options());
+    }
     at::Tensor grad_x, grad_w, grad_b;
     if (need_grad) {
       grad_x = at::empty_like(x);
       grad_w = at::zeros_like(weight);
       grad_b = at::zeros_like(bias);
     }
-    const at::Tensor y = targets.to(at::kLong).contiguous();
     const at::ScalarType mm_dtype = bf16_matmul ? at::kBFloat16 : at::kFloat;
     const at::Tensor w = weight.to(mm_dtype);  // [V, d]
     double loss_sum = 0;

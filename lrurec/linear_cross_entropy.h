@@ -6,7 +6,9 @@
 //
 // With `bf16_matmul` the three matrix products (logits, dL/dx, dL/dW) take bfloat16 inputs (fp32
 // accumulation; about 5x the fp32 rate on this CPU class); the softmax, the loss and the accumulated
-// gradients stay fp32. Logits then carry bf16 rounding (relative error ~4e-3).
+// gradients stay fp32. On CPUs with AVX512-BF16 this runs the fused kernel of
+// linear_cross_entropy_bf16_cpu.h (logits kept in fp32); elsewhere at::mm on bf16 tensors, whose logits
+// carry bf16 rounding (relative error ~4e-3).
 #pragma once
 
 #include <ATen/core/Tensor.h>

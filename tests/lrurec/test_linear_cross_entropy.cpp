@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "lrurec/linear_cross_entropy.h"
+#include "lrurec/linear_cross_entropy_bf16_cpu.h"
 
 namespace lrec::lrurec {
 namespace {
@@ -52,6 +53,34 @@ TEST(LinearCrossEntropy, Bf16MatmulsStayCloseToFp32) {
   EXPECT_NEAR(fast.item<double>(), exact.item<double>(), 1e-2 * exact.item<double>());
   EXPECT_LT(max_relative_error(x.grad(), xr.grad()), 2e-2);
   EXPECT_LT(max_relative_error(w.grad(), wr.grad()), 2e-2);
+}
+
+// The AVX512-BF16 kernel against the fp32 formula on the same bf16-rounded x and W: the logits and the loss
+// are then exact up to fp32 summation order; the gradients carry the rounding of G to bf16. Row counts that
+// are and are not multiples of the 64-row block, vocabularies off the 32-column padding, d 16 and 64.
+TEST(LinearCrossEntropy, Bf16CpuKernelMatchesTheFormulaOnBf16Inputs) {
+  if (!linear_cross_entropy_bf16_cpu_applies(at::zeros({1, 16}), at::zeros({1, 16})))
+    GTEST_SKIP() << "this CPU has no AVX512-BF16; the portable bf16 path is tested above";
+  at::manual_seed(3);
+  for (const auto& [P, V, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 7, 16}, {63, 33, 16}, {64, 64, 64}, {130, 1000, 64}, {301, 3417, 64}}) {
+    SCOPED_TRACE(::testing::Message() << "P " << P << " V " << V << " d " << d);
+    const at::Tensor x0 = at::randn({P, d}).to(at::kBFloat16).to(at::kFloat);
+    const at::Tensor w0 = (at::randn({V, d}) * 0.3).to(at::kBFloat16).to(at::kFloat);
+    const at::Tensor b0 = at::randn({V}) * 0.1;
+    const at::Tensor y = at::randint(0, V, {P}, at::kLong);
+    HeadGradients got;
+    const double loss_sum = linear_cross_entropy_bf16_cpu(x0, w0, b0, y, &got);
+    at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+               b = b0.clone().requires_grad_();
+    const at::Tensor want = at::cross_entropy_loss(at::linear(x, w, b), y);
+    want.backward();
+    EXPECT_NEAR(loss_sum / static_cast<double>(P), want.item<double>(), 1e-5 * want.item<double>());
+    EXPECT_LT(max_relative_error(got.x, x.grad()), 1e-2);
+    EXPECT_LT(max_relative_error(got.weight, w.grad()), 1e-2);
+    EXPECT_LT(max_relative_error(got.bias, b.grad()), 1e-5);  // summed from fp32 G
+    EXPECT_EQ(linear_cross_entropy_bf16_cpu(x0, w0, b0, y, nullptr), loss_sum);
+  }
 }
 
 TEST(LinearCrossEntropy, BadShapesAreRefused) {

@@ -1,0 +1,59 @@
+// Building blocks for bf16 kernels on CPUs with AVX512-BF16 (vdpbf16ps: two bf16 products added into each
+// fp32 lane): a small GEMM with fp32 accumulation, a vector exp, and bf16 stores. Shared by the attention
+// kernel (llm_ranker/attention_bf16_cpu) and LRURec's output head (lrurec/linear_cross_entropy).
+// Callers check cpu_has_avx512_bf16() before any LREC_AVX512_BF16 function runs.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+// Only the functions marked with this attribute use AVX-512 instructions; the files that include this one
+// are built for the baseline CPU.
+#define LREC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() through masked builtins, which -Wmaybe-uninitialized
+// reports as a use of an uninitialized value once inlined (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace lrec::bf16 {
+
+// True when this CPU runs the LREC_AVX512_BF16 functions (AVX-512 F/BW/VL/DQ and BF16).
+bool cpu_has_avx512_bf16();
+
+// ---- C[M, N] (= or +=) A[M, K] · B --------------------------------------------------------------------
+// A: bf16, row-major, row stride lda. B: bf16 in VNNI pairs, B[k][n] at b[(k / 2) * 2 * ldb + 2 * n + k % 2].
+// C: fp32, row stride ldc. N % 16 == 0 and K even. One vdpbf16ps adds two products per fp32 lane.
+LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
+                                const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+
+// ---- elementwise pieces ---------------------------------------------------------------------------------
+// exp(x) = 2^n · e^r with n = round(x / ln 2), |r| <= ln(2) / 2, and e^r by its Taylor series to r^7
+// (relative error < 1e-8, below fp32's rounding). Inputs below -87 give exp(-87) ~ 1.6e-38.
+LREC_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // ln 2, split in two parts
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606820309417e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  for (const float coef : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
+  return _mm512_scalef_ps(p, n);
+}
+
+LREC_AVX512_BF16 inline void store_bf16(uint16_t* dst, __m512 x) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), (__m256i)_mm512_cvtneps_pbh(x));
+}
+
+// Rows r and r + 1 as VNNI pairs: dst[2j] = bf16(row0[j]), dst[2j + 1] = bf16(row1[j]), j < 16.
+LREC_AVX512_BF16 inline void store_bf16_pairs(uint16_t* dst, __m512 row0, __m512 row1) {
+  static const __m512i interleave =
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
+                       4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(row1, row0);  // [row0 (16), row1 (16)]
+  _mm512_storeu_si512(dst, _mm512_permutexvar_epi16(interleave, both));
+}
+
+}  // namespace lrec::bf16

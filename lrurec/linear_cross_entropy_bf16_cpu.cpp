@@ -1,0 +1,203 @@
+#include "lrurec/linear_cross_entropy_bf16_cpu.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/bf16_cpu.h"
+
+namespace lrec::lrurec {
+
+namespace {
+
+using bf16::cpu_has_avx512_bf16;
+using bf16::exp_ps;
+using bf16::gemm_bf16;
+using bf16::store_bf16;
+using bf16::store_bf16_pairs;
+
+constexpr int64_t kBlockRows = 64;  // rows per task (even: G is stored in VNNI pairs of rows)
+constexpr int64_t kVocabAlign = 32;
+
+uint16_t to_bf16(float v) { return c10::BFloat16(v).x; }
+
+struct Problem {
+  int64_t rows, d, V, Vp;  // Vp: V rounded up to kVocabAlign, the padded columns are masked out
+  const float* x;          // [P, d]
+  const float* bias;       // [V]
+  const int64_t* targets;  // [P]
+  const uint16_t* wt;      // Wᵀ in VNNI pairs over d: [d / 2, Vp, 2], zero columns n >= V
+  const uint16_t* wv;      // W in VNNI pairs over V: [Vp / 2, d, 2], zero rows v >= V
+  float inv_count;         // 1 / P: gradients are of the mean loss
+  float* grad_x;           // [P, d] or nullptr
+};
+
+struct Scratch {
+  explicit Scratch(const Problem& pr)
+      : xb(kBlockRows * pr.d),
+        xt(pr.d * kBlockRows),
+        s(kBlockRows * pr.Vp),
+        g_rows(kBlockRows * pr.Vp),
+        g_pairs(kBlockRows * pr.Vp) {}
+  std::vector<uint16_t> xb, xt;   // the block's x rows in bf16: [R, d] and transposed [d, R]
+  std::vector<float> s;           // logits, then G, fp32 [R, Vp]
+  std::vector<uint16_t> g_rows;   // G in bf16, row-major [R, Vp]: the A operand of G W
+  std::vector<uint16_t> g_pairs;  // G in bf16, VNNI pairs of rows [R / 2, Vp, 2]: the B operand of xᵀ G
+};
+
+struct Accumulators {
+  Accumulators(const Problem& pr, bool need_grad)
+      : grad_wt(need_grad ? pr.d * pr.Vp : 0, 0.0f), grad_b(need_grad ? pr.Vp : 0, 0.0f) {}
+  std::vector<float> grad_wt;  // dWᵀ [d, Vp]
+  std::vector<float> grad_b;   // [Vp]
+  double loss = 0;
+};
+
+// Lanes of columns [c, c + 16) that are real vocabulary entries.
+inline __mmask16 valid_lanes(int64_t c, int64_t V) {
+  return c + 16 <= V ? __mmask16(0xFFFF) : c >= V ? __mmask16(0) : __mmask16((1u << (V - c)) - 1);
+}
+
+// One row of logits s[0, Vp) (bias not yet added) -> G = (softmax − onehot) · inv_count in place (zero in
+// the padded columns); returns the row's loss logsumexp − s[target].
+LREC_AVX512_BF16 double softmax_gradient_row(float* s, const Problem& pr, int64_t target, bool need_grad) {
+  __m512 max_v = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t c = 0; c < pr.Vp; c += 16) {
+    const __mmask16 valid = valid_lanes(c, pr.V);
+    const __m512 v = _mm512_add_ps(_mm512_loadu_ps(s + c), _mm512_maskz_loadu_ps(valid, pr.bias + c));
+    _mm512_storeu_ps(s + c, v);
+    max_v = _mm512_mask_max_ps(max_v, valid, max_v, v);
+  }
+  const float max = _mm512_reduce_max_ps(max_v);
+  const float target_logit = s[target];
+  const __m512 shift = _mm512_set1_ps(max);
+  __m512 sum_v = _mm512_setzero_ps();
+  for (int64_t c = 0; c < pr.Vp; c += 16) {
+    const __m512 e =
+        _mm512_maskz_mov_ps(valid_lanes(c, pr.V), exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + c), shift)));
+    _mm512_storeu_ps(s + c, e);
+    sum_v = _mm512_add_ps(sum_v, e);
+  }
+  const float sum = _mm512_reduce_add_ps(sum_v);
+  if (need_grad) {
+    const __m512 scale = _mm512_set1_ps(pr.inv_count / sum);
+    for (int64_t c = 0; c < pr.Vp; c += 16)
+      _mm512_storeu_ps(s + c, _mm512_mul_ps(_mm512_loadu_ps(s + c), scale));
+    s[target] -= pr.inv_count;
+  }
+  return static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
+}
+
+LREC_AVX512_BF16 void head_block(const Problem& pr, int64_t begin, Scratch& w, Accumulators& acc,
+                                 bool need_grad) {
+  const int64_t R = kBlockRows, d = pr.d, Vp = pr.Vp;
+  const int64_t rows = std::min(R, pr.rows - begin);
+  for (int64_t r = 0; r < R; ++r) {
+    for (int64_t j = 0; j < d; ++j) {
+      const uint16_t v = r < rows ? to_bf16(pr.x[(begin + r) * d + j]) : 0;
+      w.xb[r * d + j] = v;
+      w.xt[j * R + r] = v;
+    }
+  }
+  float* s = w.s.data();
+  gemm_bf16(rows, Vp, d, w.xb.data(), d, pr.wt, Vp, s, Vp, /*accumulate=*/false);  // S = x Wᵀ
+  for (int64_t r = 0; r < rows; ++r)
+    acc.loss += softmax_gradient_row(s + r * Vp, pr, pr.targets[begin + r], need_grad);
+  if (!need_grad) return;
+  std::fill(s + rows * Vp, s + R * Vp, 0.0f);  // padding rows: G = 0
+  for (int64_t r = 0; r < R; r += 2) {
+    const float* g0 = s + r * Vp;
+    const float* g1 = g0 + Vp;
+    for (int64_t c = 0; c < Vp; c += 16) {
+      const __m512 a = _mm512_loadu_ps(g0 + c), b = _mm512_loadu_ps(g1 + c);
+      store_bf16(w.g_rows.data() + r * Vp + c, a);
+      store_bf16(w.g_rows.data() + (r + 1) * Vp + c, b);
+      store_bf16_pairs(w.g_pairs.data() + r * Vp + 2 * c, a, b);
+      _mm512_storeu_ps(acc.grad_b.data() + c,
+                       _mm512_add_ps(_mm512_loadu_ps(acc.grad_b.data() + c), _mm512_add_ps(a, b)));
+    }
+  }
+  gemm_bf16(rows, d, Vp, w.g_rows.data(), Vp, pr.wv, d, pr.grad_x + begin * d, d, false);   // dx = G W
+  gemm_bf16(d, Vp, R, w.xt.data(), R, w.g_pairs.data(), Vp, acc.grad_wt.data(), Vp, true);  // dWᵀ += xᵀ G
+}
+
+}  // namespace
+
+bool linear_cross_entropy_bf16_cpu_applies(const at::Tensor& x, const at::Tensor& weight) {
+  return cpu_has_avx512_bf16() && x.device().is_cpu() && x.scalar_type() == at::kFloat &&
+         weight.scalar_type() == at::kFloat && x.size(1) % 16 == 0;
+}
+
+double linear_cross_entropy_bf16_cpu(const at::Tensor& x_in, const at::Tensor& weight_in,
+                                     const at::Tensor& bias_in, const at::Tensor& targets,
+                                     HeadGradients* grads) {
+  const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous(), bias = bias_in.contiguous();
+  const int64_t P = x.size(0), d = x.size(1), V = weight.size(0);
+  const int64_t Vp = (V + kVocabAlign - 1) / kVocabAlign * kVocabAlign;
+  // The weight's two bf16 layouts.
+  std::vector<uint16_t> wt(d * Vp, 0), wv(Vp * d, 0);
+  const float* W = weight.const_data_ptr<float>();
+  at::parallel_for(0, V, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      for (int64_t k = 0; k < d; ++k) {
+        const uint16_t v = to_bf16(W[n * d + k]);
+        wt[(k / 2) * 2 * Vp + 2 * n + k % 2] = v;
+        wv[(n / 2) * 2 * d + 2 * k + n % 2] = v;
+      }
+    }
+  });
+  const bool need_grad = grads != nullptr;
+  if (need_grad) grads->x = at::empty({P, d}, x.options());
+  const Problem pr{P,
+                   d,
+                   V,
+                   Vp,
+                   x.const_data_ptr<float>(),
+                   bias.const_data_ptr<float>(),
+                   targets.const_data_ptr<int64_t>(),
+                   wt.data(),
+                   wv.data(),
+                   1.0f / static_cast<float>(P),
+                   need_grad ? grads->x.mutable_data_ptr<float>() : nullptr};
+
+  // One accumulator set per thread; blocks are dealt out round-robin.
+  const int64_t threads = at::get_num_threads(), blocks = (P + kBlockRows - 1) / kBlockRows;
+  std::vector<Accumulators> acc;
+  for (int64_t t = 0; t < threads; ++t) acc.emplace_back(pr, need_grad);
+  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      Scratch w(pr);
+      for (int64_t block = t; block < blocks; block += threads)
+        head_block(pr, block * kBlockRows, w, acc[t], need_grad);
+    }
+  });
+
+  double loss = 0;
+  for (const Accumulators& a : acc) loss += a.loss;
+  if (need_grad) {
+    grads->weight = at::empty({V, d}, weight.options());
+    grads->bias = at::empty({V}, bias.options());
+    float* gw = grads->weight.mutable_data_ptr<float>();
+    float* gb = grads->bias.mutable_data_ptr<float>();
+    at::parallel_for(0, V, 256, [&](int64_t begin, int64_t end) {
+      for (int64_t v = begin; v < end; ++v) {
+        for (int64_t j = 0; j < d; ++j) {
+          float sum = 0;
+          for (const Accumulators& a : acc) sum += a.grad_wt[j * Vp + v];
+          gw[v * d + j] = sum;
+        }
+        float sum = 0;
+        for (const Accumulators& a : acc) sum += a.grad_b[v];
+        gb[v] = sum;
+      }
+    });
+  }
+  return loss;
+}
+
+}  // namespace lrec::lrurec
