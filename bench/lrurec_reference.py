@@ -195,12 +195,12 @@ def loss_fn(scores, labels):
 
 
 def random_batch(B, L, num_items):
-    """Left-padded windows with lengths uniform in [L/4, L]; labels are the inputs shifted by one."""
-    tokens = torch.randint(1, num_items + 1, (B, L + 1))
+    """Left-padded training windows (tokens = items[:-1], labels = items[1:], padded alike), lengths
+    uniform in [L/4, L]."""
+    sequence = torch.randint(1, num_items + 1, (B, L + 1))
     lengths = torch.randint(L // 4, L + 1, (B, 1))
-    keep = torch.arange(L + 1).unsqueeze(0) >= (L + 1 - lengths)
-    tokens = tokens * keep
-    return tokens[:, :L].contiguous(), tokens[:, 1:].contiguous()
+    real = torch.arange(L).unsqueeze(0) >= (L - lengths)
+    return sequence[:, :L] * real, sequence[:, 1:] * real
 
 
 def bench_scan(steps):
@@ -214,11 +214,12 @@ def bench_scan(steps):
     mask = random_batch(B, L, 10)[0] > 0
     upstream = torch.randn(B, L, N, 2)
 
-    def call():
-        u, lamb = u0.clone().requires_grad_(), lamb0.clone().requires_grad_()
+    u, lamb = u0.clone().requires_grad_(), lamb0.clone().requires_grad_()
+
+    def call():  # the op alone: forward, then backward from a given dL/dh
         padded_u, padded_mask = pad_to_power_of_two(u, mask)
         h = lru_parallel(padded_u, lamb, padded_mask)[:, -L:]
-        (torch.view_as_real(h) * upstream).sum().backward()
+        torch.autograd.grad(torch.view_as_real(h), (u, lamb), upstream)
 
     return seconds_per_call(steps, call)
 

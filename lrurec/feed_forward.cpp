@@ -3,10 +3,12 @@
 #include <ATen/ATen.h>
 
 #include "lrurec/init.h"
+#include "lrurec/matmul.h"
 
 namespace lrec::lrurec {
 
-FeedForwardImpl::FeedForwardImpl(int64_t d_model, double dropout_p) {
+FeedForwardImpl::FeedForwardImpl(int64_t d_model, double dropout_p, bool bf16_matmul)
+    : bf16_matmul_(bf16_matmul) {
   w_1 = register_module("w_1", torch::nn::Linear(d_model, 4 * d_model));
   w_2 = register_module("w_2", torch::nn::Linear(4 * d_model, d_model));
   for (at::Tensor* p : {&w_1->weight, &w_1->bias, &w_2->weight, &w_2->bias}) truncated_normal_(*p);
@@ -16,8 +18,8 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, double dropout_p) {
 }
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
-  const at::Tensor inner = dropout(at::gelu(w_1(x)));  // [..., 4d]
-  return layer_norm(dropout(w_2(inner)) + x);
+  const at::Tensor inner = dropout(at::gelu(linear(x, w_1->weight, w_1->bias, bf16_matmul_)));  // [..., 4d]
+  return layer_norm(dropout(linear(inner, w_2->weight, w_2->bias, bf16_matmul_)) + x);
 }
 
 }  // namespace lrec::lrurec

@@ -12,12 +12,15 @@ namespace lrec::lrurec {
 
 class FeedForwardImpl : public torch::nn::Module {
  public:
-  FeedForwardImpl(int64_t d_model, double dropout);
+  FeedForwardImpl(int64_t d_model, double dropout, bool bf16_matmul = false);
   at::Tensor forward(const at::Tensor& x);  // [..., d] -> [..., d]
 
   torch::nn::Linear w_1{nullptr}, w_2{nullptr};
   lrec::Dropout dropout{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
+
+ private:
+  bool bf16_matmul_;
 };
 TORCH_MODULE(FeedForward);
 

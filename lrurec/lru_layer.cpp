@@ -6,11 +6,13 @@
 #include <cmath>
 
 #include "lrurec/init.h"
+#include "lrurec/matmul.h"
 
 namespace lrec::lrurec {
 
-LruLayerImpl::LruLayerImpl(int64_t d_model, double dropout_p, ScanKernel kernel, double r_min, double r_max)
-    : state_(2 * d_model), kernel_(kernel) {
+LruLayerImpl::LruLayerImpl(int64_t d_model, double dropout_p, ScanKernel kernel, bool bf16_matmul,
+                           double r_min, double r_max)
+    : state_(2 * d_model), kernel_(kernel), bf16_matmul_(bf16_matmul) {
   const int64_t N = state_, d = d_model;
   {
     // Ring initialization: |λ| uniform on the ring [r_min, r_max], phase uniform in [0, 2π).
@@ -49,28 +51,20 @@ at::Tensor LruLayerImpl::lambda() const {
 at::Tensor LruLayerImpl::input_projection(const at::Tensor& x) const {
   // x is real, so B x + b = (B_re x + b_re) + i (B_im x + b_im): one real linear map to [re | im].
   const at::Tensor gamma = at::exp(gamma_log);  // [N]
-  const at::Tensor bu =
-      at::linear(x, at::cat({in_weight_real, in_weight_imag}), at::cat({in_bias_real, in_bias_imag}));
+  const at::Tensor bu = linear(x, at::cat({in_weight_real, in_weight_imag}),
+                               at::cat({in_bias_real, in_bias_imag}), bf16_matmul_);
   return bu * at::cat({gamma, gamma});  // [..., 2N]
 }
 
 at::Tensor LruLayerImpl::output_projection(const at::Tensor& h) const {
   // Re(C h + c) = C_re h_re − C_im h_im + Re(c)
-  return at::linear(h, at::cat({out_weight_real, -out_weight_imag}, 1), out_bias);
+  return linear(h, at::cat({out_weight_real, -out_weight_imag}, 1), out_bias, bf16_matmul_);
 }
 
 at::Tensor LruLayerImpl::forward(const at::Tensor& x, const PackedPositions& positions) {
-  const int64_t B = positions.batch, L = positions.length, N2 = 2 * state_;
-  const at::Tensor u = input_projection(x);  // [P, 2N]
-  const at::Tensor u_full =
-      positions.dense()
-          ? u.view({B, L, N2})
-          : at::zeros({B * L, N2}, u.options()).index_copy(0, positions.index, u).view({B, L, N2});
-  const at::Tensor h_full = lru_scan(u_full, lambda(), positions.mask, kernel_);  // [B, L, 2N]
-  const at::Tensor h = positions.dense()
-                           ? h_full.view({B * L, N2})
-                           : h_full.view({B * L, N2}).index_select(0, positions.index);  // [P, 2N]
-  return layer_norm(dropout(output_projection(h)) + x);                                  // [P, d]
+  const at::Tensor u = input_projection(x);                               // [P, 2N]
+  const at::Tensor h = lru_scan_packed(u, lambda(), positions, kernel_);  // [P, 2N]
+  return layer_norm(dropout(output_projection(h)) + x);                   // [P, d]
 }
 
 std::pair<at::Tensor, at::Tensor> LruLayerImpl::step(const at::Tensor& x_t, const at::Tensor& h_prev) {

@@ -16,20 +16,10 @@
 
 namespace lrec::lrurec {
 
-// The positions of a batch that a packed [P, ...] tensor holds: its rows are the entries of `index` (flat
-// b·L + t, ascending) of the [B, L] batch. Position-wise layers run on the P rows only; the scan needs
-// [B, L] and the token mask, and `index` must hold every real position (mask true), so that the zeros it
-// sees elsewhere never reach a kept position (the mask stops the state at padding).
-struct PackedPositions {
-  at::Tensor index;  // [P] int64
-  at::Tensor mask;   // [B, L] bool, token > 0
-  int64_t batch = 0, length = 0;
-  bool dense() const { return index.size(0) == batch * length; }
-};
-
 class LruLayerImpl : public torch::nn::Module {
  public:
-  LruLayerImpl(int64_t d_model, double dropout, ScanKernel kernel, double r_min = 0.8, double r_max = 0.99);
+  LruLayerImpl(int64_t d_model, double dropout, ScanKernel kernel, bool bf16_matmul = false,
+               double r_min = 0.8, double r_max = 0.99);
 
   // x [P, d] at `positions` -> [P, d]
   at::Tensor forward(const at::Tensor& x, const PackedPositions& positions);
@@ -57,6 +47,7 @@ class LruLayerImpl : public torch::nn::Module {
   at::Tensor output_projection(const at::Tensor& h) const;  // Re(C h + c): [..., d]
   int64_t state_;
   ScanKernel kernel_;
+  bool bf16_matmul_;
 };
 TORCH_MODULE(LruLayer);
 

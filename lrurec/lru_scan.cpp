@@ -80,7 +80,53 @@ at::Tensor scan_log_depth(const at::Tensor& u, const at::Tensor& lambda, const a
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-class FusedScan : public torch::autograd::Function<FusedScan> {
+// The fused CPU kernels on packed positions: u [P, 2N], carry [P] (uint8), row_begin [S + 1] (int64).
+class CpuScan : public torch::autograd::Function<CpuScan> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u_in, const at::Tensor& lambda_in,
+                            const at::Tensor& carry, const at::Tensor& row_begin) {
+    const at::Tensor u = u_in.contiguous(), lambda = lambda_in.contiguous();
+    at::Tensor h = at::empty_like(u);
+    AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "lru_scan_forward", [&] {
+      PackedScanForwardParams<scalar_t> p;
+      p.sequences = row_begin.size(0) - 1;
+      p.state = u.size(1) / 2;
+      p.row_begin = row_begin.const_data_ptr<int64_t>();
+      p.carry = carry.const_data_ptr<uint8_t>();
+      p.u = u.const_data_ptr<scalar_t>();
+      p.lambda = lambda.const_data_ptr<scalar_t>();
+      p.h = h.mutable_data_ptr<scalar_t>();
+      scan_forward_cpu(p);
+    });
+    ctx->save_for_backward({h, lambda, carry, row_begin});
+    return h;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &h = saved[0], &lambda = saved[1], &carry = saved[2], &row_begin = saved[3];
+    const at::Tensor grad_h = grad_outputs[0].contiguous();
+    at::Tensor grad_u = at::empty_like(h);
+    at::Tensor grad_lambda_rows = at::empty({row_begin.size(0) - 1, h.size(1)}, h.options());  // [S, 2N]
+    AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lru_scan_backward", [&] {
+      PackedScanBackwardParams<scalar_t> p;
+      p.sequences = row_begin.size(0) - 1;
+      p.state = h.size(1) / 2;
+      p.row_begin = row_begin.const_data_ptr<int64_t>();
+      p.carry = carry.const_data_ptr<uint8_t>();
+      p.grad_h = grad_h.const_data_ptr<scalar_t>();
+      p.h = h.const_data_ptr<scalar_t>();
+      p.lambda = lambda.const_data_ptr<scalar_t>();
+      p.grad_u = grad_u.mutable_data_ptr<scalar_t>();
+      p.grad_lambda = grad_lambda_rows.mutable_data_ptr<scalar_t>();
+      scan_backward_cpu(p);
+    });
+    return {grad_u, grad_lambda_rows.sum(0), at::Tensor(), at::Tensor()};
+  }
+};
+
+// The fused CUDA kernels on the dense [B, L, 2N] layout.
+class CudaScan : public torch::autograd::Function<CudaScan> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u_in, const at::Tensor& lambda_in,
                             const at::Tensor& mask_in) {
@@ -129,7 +175,6 @@ class FusedScan : public torch::autograd::Function<FusedScan> {
  private:
   template <class T>
   static void run_forward(const ScanForwardParams<T>& p, const at::Device& device) {
-    if (device.is_cpu()) return scan_forward_cpu(p);
 #if LREC_WITH_CUDA
     if (device.is_cuda()) return scan_forward_cuda(p, at::cuda::getCurrentCUDAStream().stream());
 #endif
@@ -137,7 +182,6 @@ class FusedScan : public torch::autograd::Function<FusedScan> {
   }
   template <class T>
   static void run_backward(const ScanBackwardParams<T>& p, const at::Device& device) {
-    if (device.is_cpu()) return scan_backward_cpu(p);
 #if LREC_WITH_CUDA
     if (device.is_cuda()) return scan_backward_cuda(p, at::cuda::getCurrentCUDAStream().stream());
 #endif
@@ -145,6 +189,12 @@ class FusedScan : public torch::autograd::Function<FusedScan> {
   }
   static constexpr bool kHasCuda = LREC_WITH_CUDA;
 };
+
+// The dense batch as packed positions: every position, one sequence per row.
+PackedPositions dense_positions(const at::Tensor& mask) {
+  const at::Tensor all = at::ones(mask.sizes(), mask.options().dtype(at::kBool));
+  return pack_positions(mask, all);
+}
 
 }  // namespace
 
@@ -160,13 +210,50 @@ at::Tensor lru_scan(const at::Tensor& u, const at::Tensor& lambda, const at::Ten
   check_inputs(u, lambda, mask);
   switch (kernel) {
     case ScanKernel::kFused:
-      return FusedScan::apply(u, lambda, mask);
+      if (u.device().is_cpu()) {
+        const PackedPositions positions = dense_positions(mask);
+        const at::Tensor u_rows = u.reshape({u.size(0) * u.size(1), u.size(2)});
+        return CpuScan::apply(u_rows, lambda, positions.carry, positions.row_begin).view(u.sizes());
+      }
+      return CudaScan::apply(u, lambda, mask);
     case ScanKernel::kLogDepth:
       return scan_log_depth(u, lambda, mask);
     case ScanKernel::kSequential:
       return scan_sequential(u, lambda, mask);
   }
   fail("internal: unhandled scan kernel");
+}
+
+PackedPositions pack_positions(const at::Tensor& mask, const at::Tensor& keep) {
+  const int64_t B = mask.size(0), L = mask.size(1);
+  if ((mask & ~keep).any().item<bool>())
+    fail("lru_scan: `keep` leaves out real positions (mask true); the scan needs them all");
+  PackedPositions p;
+  p.batch = B;
+  p.length = L;
+  p.mask = mask;
+  p.index = keep.reshape(-1).nonzero().squeeze(1);
+  // Position t continues the state of t − 1 when t − 1 is real, which then is kept: the previous row.
+  const at::Tensor previous_real = at::constant_pad_nd(mask.narrow(1, 0, L - 1), {1, 0}).to(at::kByte);
+  p.carry = previous_real.reshape(-1).index_select(0, p.index).contiguous();
+  p.row_begin = at::constant_pad_nd(keep.sum(1).cumsum(0), {1, 0}).contiguous();  // [B + 1] int64
+  return p;
+}
+
+at::Tensor lru_scan_packed(const at::Tensor& u, const at::Tensor& lambda, const PackedPositions& positions,
+                           ScanKernel kernel) {
+  const int64_t B = positions.batch, L = positions.length, N2 = u.size(1);
+  if (u.dim() != 2 || u.size(0) != positions.index.size(0))
+    fail("lru_scan_packed: u must be [P, 2N] with P = {} kept positions, got {}", positions.index.size(0),
+         c10::str(u.sizes()));
+  if (kernel == ScanKernel::kFused && u.device().is_cpu()) {
+    check_inputs(u.unsqueeze(0), lambda, at::ones({1, u.size(0)}, positions.mask.options()));
+    return CpuScan::apply(u, lambda, positions.carry, positions.row_begin);
+  }
+  // The other kernels run on the dense layout; the zeros outside the kept positions never reach them.
+  const at::Tensor u_dense = at::zeros({B * L, N2}, u.options()).index_copy(0, positions.index, u);
+  const at::Tensor h_dense = lru_scan(u_dense.view({B, L, N2}), lambda, positions.mask, kernel);
+  return h_dense.view({B * L, N2}).index_select(0, positions.index);
 }
 
 }  // namespace lrec::lrurec

@@ -13,6 +13,7 @@
 
 namespace lrec::lrurec {
 
+// The dense form, used by the CUDA kernels.
 template <class T>
 struct ScanForwardParams {
   int64_t batch = 0, length = 0, state = 0;  // B, L, N (complex channels)
@@ -33,10 +34,36 @@ struct ScanBackwardParams {
   T* grad_lambda = nullptr;       // [B, 2N] out: per-row partial sums (summed over B by the caller)
 };
 
+// The CPU kernels take the packed (variable-length) form, of which the dense [B, L] batch is the case
+// P = B·L: rows of u and h are positions, sequence s owns rows [row_begin[s], row_begin[s + 1]), and
+// row i continues row i − 1's state when carry[i] is set (for the dense batch carry = m_{t−1}):
+//   h_i = λ ⊙ carry_i h_{i−1} + u_i
 template <class T>
-void scan_forward_cpu(const ScanForwardParams<T>& p);
+struct PackedScanForwardParams {
+  int64_t sequences = 0, state = 0;    // S, N (complex channels)
+  const int64_t* row_begin = nullptr;  // [S + 1]
+  const uint8_t* carry = nullptr;      // [P]
+  const T* u = nullptr;                // [P, 2N]
+  const T* lambda = nullptr;           // [2N]
+  T* h = nullptr;                      // [P, 2N] out
+};
+
 template <class T>
-void scan_backward_cpu(const ScanBackwardParams<T>& p);
+struct PackedScanBackwardParams {
+  int64_t sequences = 0, state = 0;
+  const int64_t* row_begin = nullptr;  // [S + 1]
+  const uint8_t* carry = nullptr;      // [P]
+  const T* grad_h = nullptr;           // [P, 2N] dL/dh_i from above
+  const T* h = nullptr;                // [P, 2N] forward output
+  const T* lambda = nullptr;           // [2N]
+  T* grad_u = nullptr;                 // [P, 2N] out: total dL/dh_i, which equals dL/du_i
+  T* grad_lambda = nullptr;            // [S, 2N] out: per-sequence partial sums (summed by the caller)
+};
+
+template <class T>
+void scan_forward_cpu(const PackedScanForwardParams<T>& p);
+template <class T>
+void scan_backward_cpu(const PackedScanBackwardParams<T>& p);
 
 #if LREC_WITH_CUDA
 template <class T>

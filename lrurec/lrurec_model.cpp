@@ -2,19 +2,19 @@
 
 #include <ATen/ATen.h>
 
-#include "core/error.h"
 #include "lrurec/init.h"
 #include "lrurec/linear_cross_entropy.h"
 
 namespace lrec::lrurec {
 
 LruBlockImpl::LruBlockImpl(const ModelConfig& cfg, ScanKernel kernel) {
-  lru_layer = register_module("lru_layer", LruLayer(cfg.hidden, cfg.attn_dropout, kernel));
-  feed_forward = register_module("feed_forward", FeedForward(cfg.hidden, cfg.dropout));
+  const bool bf16 = cfg.matmul_precision == "bfloat16";
+  lru_layer = register_module("lru_layer", LruLayer(cfg.hidden, cfg.attn_dropout, kernel, bf16));
+  feed_forward = register_module("feed_forward", FeedForward(cfg.hidden, cfg.dropout, bf16));
 }
 
 LRURecImpl::LRURecImpl(const ModelConfig& cfg, int64_t num_items)
-    : num_items_(num_items), bf16_head_(cfg.head_precision == "bfloat16") {
+    : num_items_(num_items), bf16_matmul_(cfg.matmul_precision == "bfloat16") {
   const ScanKernel kernel = parse_scan_kernel(cfg.scan);
   token = register_module("token", torch::nn::Embedding(num_items + 1, cfg.hidden));
   truncated_normal_(token->weight);
@@ -33,10 +33,7 @@ at::Tensor LRURecImpl::forward(const at::Tensor& tokens) {
 }
 
 at::Tensor LRURecImpl::forward_packed(const at::Tensor& tokens, const at::Tensor& keep) {
-  PackedPositions positions{keep.reshape(-1).nonzero().squeeze(1), tokens > 0, tokens.size(0),
-                            tokens.size(1)};
-  if ((positions.mask & ~keep).any().item<bool>())
-    fail("LRURec::forward_packed: `keep` leaves out real positions (token > 0); the scan needs them all");
+  const PackedPositions positions = pack_positions(tokens > 0, keep);
   const at::Tensor items = tokens.reshape(-1).index_select(0, positions.index);  // [P]
   at::Tensor x = layer_norm(embed_dropout(token(items)));                        // [P, d]
   for (const auto& module : *blocks) {
@@ -59,7 +56,7 @@ at::Tensor LRURecImpl::loss(const at::Tensor& tokens, const at::Tensor& labels) 
   const at::Tensor rows = labelled.reshape(-1).index_select(0, keep.reshape(-1).nonzero().squeeze(1));
   const at::Tensor h = hidden.index_select(0, rows.nonzero().squeeze(1));  // [P', d]
   const at::Tensor targets = labels.reshape(-1).masked_select(labelled.reshape(-1));
-  return linear_cross_entropy(h, token->weight, bias, targets, bf16_head_);
+  return linear_cross_entropy(h, token->weight, bias, targets, bf16_matmul_);
 }
 
 std::vector<at::Tensor> LRURecImpl::initial_state(int64_t batch) const {

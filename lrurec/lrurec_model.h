@@ -23,9 +23,10 @@ struct ModelConfig {
   double dropout = 0.2;       // embedding, feed-forward
   double attn_dropout = 0.2;  // inside the LRU layer (the official code's bert_attn_dropout)
   std::string scan = "fused";
-  // "bfloat16": the output head's matrix products (the bulk of a training step's FLOPs) in bf16 with fp32
-  // accumulation; "float32" computes exactly as the official code.
-  std::string head_precision = "float32";
+  // "bfloat16": every matrix product (the output head's fused kernel, and the blocks' linear maps) takes
+  // bf16 inputs with fp32 accumulation, mixed precision as under autocast; the scan, LayerNorms, softmax,
+  // weights and optimizer stay fp32. "float32" computes exactly as the official code.
+  std::string matmul_precision = "float32";
   template <class V>
   void visit(V& v) {
     v("hidden", hidden);
@@ -33,7 +34,7 @@ struct ModelConfig {
     v("dropout", dropout);
     v("attn_dropout", attn_dropout);
     v("scan", scan, {"fused", "log_depth", "sequential"});
-    v("head_precision", head_precision, {"float32", "bfloat16"});
+    v("matmul_precision", matmul_precision, {"float32", "bfloat16"});
   }
 };
 
@@ -77,7 +78,7 @@ class LRURecImpl : public torch::nn::Module {
 
  private:
   int64_t num_items_;
-  bool bf16_head_;
+  bool bf16_matmul_;
 };
 TORCH_MODULE(LRURec);
 

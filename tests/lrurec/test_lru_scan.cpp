@@ -124,6 +124,35 @@ TEST(LruScan, FusedGradientsMatchFiniteDifferencesInDouble) {
   check(lambda0, analytic.grad_lambda, true);
 }
 
+// Packed positions (the fused kernel on the packed rows) against the sequential reference on the dense
+// layout at the kept positions: forward, dL/du and dL/dλ. Left padding, padding inside rows, kept padding
+// positions, rows with nothing kept, and the dense case.
+TEST(LruScan, PackedFusedMatchesTheDenseSequentialReference) {
+  at::manual_seed(12);
+  for (const Case& c : std::vector<Case>{{6, 11, 4}, {4, 200, 16}, {3, 1, 3}}) {
+    const std::string label = fmt::format("B={} L={} N={}", c.batch, c.length, c.state);
+    const at::Tensor mask = left_padding_mask(c.batch, c.length) & (at::rand({c.batch, c.length}) > 0.1);
+    for (const at::Tensor& keep : {mask | (at::rand({c.batch, c.length}) > 0.7), mask.clone(),
+                                   at::ones({c.batch, c.length}, at::kBool)}) {
+      const PackedPositions positions = pack_positions(mask, keep);
+      const int64_t P = positions.index.size(0);
+      const at::Tensor u0 = at::randn({P, 2 * c.state}), lambda0 = random_lambda(c.state, at::kFloat);
+      const at::Tensor upstream = at::randn({P, 2 * c.state});
+      at::Tensor u = u0.clone().requires_grad_(), lambda = lambda0.clone().requires_grad_();
+      const at::Tensor h = lru_scan_packed(u, lambda, positions, ScanKernel::kFused);
+      (h * upstream).sum().backward();
+      at::Tensor ur = u0.clone().requires_grad_(), lambdar = lambda0.clone().requires_grad_();
+      const at::Tensor want = lru_scan_packed(ur, lambdar, positions, ScanKernel::kSequential);
+      (want * upstream).sum().backward();
+      EXPECT_LT(max_relative_error(h.detach(), want.detach()), 1e-5) << label;
+      EXPECT_LT(max_relative_error(u.grad(), ur.grad()), 1e-5) << label;
+      if (lambdar.grad().defined())
+        EXPECT_LT(max_relative_error(lambda.grad(), lambdar.grad()), 1e-5) << label;
+    }
+  }
+  EXPECT_THROW(pack_positions(at::ones({2, 3}, at::kBool), at::zeros({2, 3}, at::kBool)), std::runtime_error);
+}
+
 TEST(LruScan, BadShapesAreRefused) {
   const at::Tensor u = at::zeros({2, 3, 4});
   EXPECT_THROW(lru_scan(u, at::zeros({3}), at::ones({2, 3}, at::kBool)), std::runtime_error);
