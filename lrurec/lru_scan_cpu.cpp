@@ -24,6 +24,7 @@ void scan_forward_cpu(const PackedScanForwardParams<T>& p) {
           continue;
         }
         const T* __restrict prev = h - stride;
+#pragma GCC ivdep                          // h and prev are different rows: no dependence between channels
         for (int64_t n = 0; n < N; ++n) {  // h_i = λ h_{i-1} + u_i, complex product in real pairs
           h[n] = lambda_re[n] * prev[n] - lambda_im[n] * prev[N + n] + u[n];
           h[N + n] = lambda_re[n] * prev[N + n] + lambda_im[n] * prev[n] + u[N + n];
@@ -53,6 +54,7 @@ void scan_backward_cpu(const PackedScanBackwardParams<T>& p) {
           std::copy(g, g + stride, d);
         } else {
           const T* __restrict next = d + stride;  // d_{i+1}
+#pragma GCC ivdep                                 // d and next are different rows
           for (int64_t n = 0; n < N; ++n) {
             d[n] = g[n] + lambda_re[n] * next[n] + lambda_im[n] * next[N + n];
             d[N + n] = g[N + n] + lambda_re[n] * next[N + n] - lambda_im[n] * next[n];
@@ -60,6 +62,7 @@ void scan_backward_cpu(const PackedScanBackwardParams<T>& p) {
         }
         if (i > first && p.carry[i] != 0) {
           const T* __restrict prev = p.h + (i - 1) * stride;  // h_{i-1}
+#pragma GCC ivdep                                             // grad_lambda, d and prev do not overlap
           for (int64_t n = 0; n < N; ++n) {
             grad_lambda[n] += d[n] * prev[n] + d[N + n] * prev[N + n];
             grad_lambda[N + n] += d[N + n] * prev[n] - d[n] * prev[N + n];
