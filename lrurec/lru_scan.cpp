@@ -15,21 +15,27 @@ namespace lrec::lrurec {
 
 namespace {
 
-void check_inputs(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask) {
-  if (u.dim() != 3 || u.size(2) % 2 != 0) fail("lru_scan: u must be [B, L, 2N], got {}", c10::str(u.sizes()));
-  if (lambda.dim() != 1 || lambda.size(0) != u.size(2)) {
-    fail("lru_scan: lambda must be [2N] = [{}], got {}", u.size(2), c10::str(lambda.sizes()));
-  }
-  if (mask.dim() != 2 || mask.size(0) != u.size(0) || mask.size(1) != u.size(1)) {
-    fail("lru_scan: mask must be [B, L] = [{}, {}], got {}", u.size(0), u.size(1), c10::str(mask.sizes()));
+// u [..., 2N] and λ [2N]: dtypes and devices.
+void check_values(const at::Tensor& u, const at::Tensor& lambda) {
+  if (u.size(-1) % 2 != 0)
+    fail("lru_scan: u's last dimension must be 2N (even), got {}", c10::str(u.sizes()));
+  if (lambda.dim() != 1 || lambda.size(0) != u.size(-1)) {
+    fail("lru_scan: lambda must be [2N] = [{}], got {}", u.size(-1), c10::str(lambda.sizes()));
   }
   if (u.scalar_type() != at::kFloat && u.scalar_type() != at::kDouble) {
     fail("lru_scan: u must be float32 or float64, got {}", c10::toString(u.scalar_type()));
   }
   if (lambda.scalar_type() != u.scalar_type()) fail("lru_scan: lambda and u must have the same dtype");
-  if (lambda.device() != u.device() || mask.device() != u.device()) {
-    fail("lru_scan: u, lambda and mask must be on the same device");
+  if (lambda.device() != u.device()) fail("lru_scan: u and lambda must be on the same device");
+}
+
+void check_inputs(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask) {
+  if (u.dim() != 3) fail("lru_scan: u must be [B, L, 2N], got {}", c10::str(u.sizes()));
+  check_values(u, lambda);
+  if (mask.dim() != 2 || mask.size(0) != u.size(0) || mask.size(1) != u.size(1)) {
+    fail("lru_scan: mask must be [B, L] = [{}, {}], got {}", u.size(0), u.size(1), c10::str(mask.sizes()));
   }
+  if (mask.device() != u.device()) fail("lru_scan: u, lambda and mask must be on the same device");
 }
 
 // Complex view helpers for the reference kernels.
@@ -226,6 +232,7 @@ at::Tensor lru_scan(const at::Tensor& u, const at::Tensor& lambda, const at::Ten
 
 PackedPositions pack_positions(const at::Tensor& mask, const at::Tensor& keep) {
   const int64_t B = mask.size(0), L = mask.size(1);
+  if (L == 0) fail("lru_scan: empty sequences (L = 0)");
   if ((mask & ~keep).any().item<bool>())
     fail("lru_scan: `keep` leaves out real positions (mask true); the scan needs them all");
   PackedPositions p;
@@ -242,14 +249,13 @@ PackedPositions pack_positions(const at::Tensor& mask, const at::Tensor& keep) {
 
 at::Tensor lru_scan_packed(const at::Tensor& u, const at::Tensor& lambda, const PackedPositions& positions,
                            ScanKernel kernel) {
-  const int64_t B = positions.batch, L = positions.length, N2 = u.size(1);
   if (u.dim() != 2 || u.size(0) != positions.index.size(0))
     fail("lru_scan_packed: u must be [P, 2N] with P = {} kept positions, got {}", positions.index.size(0),
          c10::str(u.sizes()));
-  if (kernel == ScanKernel::kFused && u.device().is_cpu()) {
-    check_inputs(u.unsqueeze(0), lambda, at::ones({1, u.size(0)}, positions.mask.options()));
+  check_values(u, lambda);
+  if (kernel == ScanKernel::kFused && u.device().is_cpu())
     return CpuScan::apply(u, lambda, positions.carry, positions.row_begin);
-  }
+  const int64_t B = positions.batch, L = positions.length, N2 = u.size(1);
   // The other kernels run on the dense layout; the zeros outside the kept positions never reach them.
   const at::Tensor u_dense = at::zeros({B * L, N2}, u.options()).index_copy(0, positions.index, u);
   const at::Tensor h_dense = lru_scan(u_dense.view({B, L, N2}), lambda, positions.mask, kernel);

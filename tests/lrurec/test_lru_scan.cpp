@@ -159,6 +159,11 @@ TEST(LruScan, BadShapesAreRefused) {
   EXPECT_THROW(lru_scan(u, at::zeros({4}), at::ones({2, 4}, at::kBool)), std::runtime_error);
   EXPECT_THROW(lru_scan(u.to(at::kHalf), at::zeros({4}, at::kHalf), at::ones({2, 3}, at::kBool)),
                std::runtime_error);
+  const PackedPositions positions = pack_positions(at::ones({2, 3}, at::kBool), at::ones({2, 3}, at::kBool));
+  EXPECT_THROW(lru_scan_packed(at::zeros({5, 4}), at::zeros({4}), positions), std::runtime_error);  // P = 6
+  EXPECT_THROW(lru_scan_packed(at::zeros({6, 4}), at::zeros({3}), positions), std::runtime_error);
+  EXPECT_THROW(lru_scan_packed(at::zeros({6, 4}, at::kHalf), at::zeros({4}, at::kHalf), positions),
+               std::runtime_error);
 }
 
 }  // namespace
