@@ -33,7 +33,10 @@ at::Tensor LRURecImpl::forward(const at::Tensor& tokens) {
 }
 
 at::Tensor LRURecImpl::forward_packed(const at::Tensor& tokens, const at::Tensor& keep) {
-  const PackedPositions positions = pack_positions(tokens > 0, keep);
+  return forward_at(tokens, pack_positions(tokens > 0, keep));
+}
+
+at::Tensor LRURecImpl::forward_at(const at::Tensor& tokens, const PackedPositions& positions) {
   const at::Tensor items = tokens.reshape(-1).index_select(0, positions.index);  // [P]
   at::Tensor x = layer_norm(embed_dropout(token(items)));                        // [P, d]
   for (const auto& module : *blocks) {
@@ -50,8 +53,8 @@ at::Tensor LRURecImpl::scores(const at::Tensor& hidden) const {
 at::Tensor LRURecImpl::loss(const at::Tensor& tokens, const at::Tensor& labels) {
   // Only labelled positions enter the softmax: the same mean as cross_entropy(ignore_index=0) over all
   // positions, without computing padding or its scores.
-  const at::Tensor labelled = labels > 0;     // [B, L]
-  at::Tensor keep = (tokens > 0) | labelled;  // [B, L]
+  const at::Tensor real = tokens > 0, labelled = labels > 0;  // [B, L]
+  at::Tensor keep = real | labelled;                          // [B, L]
   // Round the kept count up to a multiple of B·L / 16 with padding positions (which cannot change a real
   // position): batches then come in a few shapes, so freed blocks fit the next step's tensors.
   const int64_t total = keep.numel(), bucket = std::max<int64_t>(1, total / 16);
@@ -59,9 +62,10 @@ at::Tensor LRURecImpl::loss(const at::Tensor& tokens, const at::Tensor& labels) 
                 extra = std::min(total, (kept + bucket - 1) / bucket * bucket) - kept;
   if (extra > 0)
     keep.view(-1).index_fill_(0, (~keep).reshape(-1).nonzero().squeeze(1).narrow(0, 0, extra), true);
-  const at::Tensor hidden = forward_packed(tokens, keep);  // [P, d]
-  const at::Tensor rows = labelled.reshape(-1).index_select(0, keep.reshape(-1).nonzero().squeeze(1));
-  const at::Tensor h = hidden.index_select(0, rows.nonzero().squeeze(1));  // [P', d]
+  const PackedPositions positions = pack_positions(real, keep);
+  const at::Tensor hidden = forward_at(tokens, positions);  // [P, d]
+  const at::Tensor rows = labelled.reshape(-1).index_select(0, positions.index).nonzero().squeeze(1);
+  const at::Tensor h = hidden.index_select(0, rows);  // [P', d]: the labelled ones
   const at::Tensor targets = labels.reshape(-1).masked_select(labelled.reshape(-1));
   return linear_cross_entropy(h, token->weight, bias, targets, bf16_matmul_);
 }

@@ -77,6 +77,9 @@ class LRURecImpl : public torch::nn::Module {
   at::Tensor bias;  // [num_items + 1]
 
  private:
+  // The blocks on packed positions: tokens [B, L] -> hidden states [P, d] at positions.index.
+  at::Tensor forward_at(const at::Tensor& tokens, const PackedPositions& positions);
+
   int64_t num_items_;
   bool bf16_matmul_;
 };
