@@ -24,18 +24,24 @@ inline uint32_t threshold(double p) {
   return static_cast<uint32_t>(p * 4294967296.0 > 4294967295.0 ? 4294967295.0 : p * 4294967296.0);
 }
 
-// out[i] = in[i] * scale when element i is kept, else 0.
+// out[i] = in[i] * scale when element i is kept, else 0, for i in [begin, end). A function of plain
+// arguments, so that it vectorizes: inside the OpenMP-outlined lambda GCC leaves this loop scalar with a
+// branch per element.
+template <class T>
+void mask_range(const T* in, T* out, int64_t begin, int64_t end, uint64_t seed, uint32_t limit, float scale) {
+  for (int64_t i = begin; i < end; ++i) {
+    const bool keep =
+        static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i))) >= limit;
+    out[i] = keep ? static_cast<T>(static_cast<float>(in[i]) * scale) : T(0);
+  }
+}
+
 template <class T>
 void apply_mask(const T* in, T* out, int64_t n, uint64_t seed, double p) {
   const uint32_t limit = threshold(p);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  at::parallel_for(0, n, 1 << 14, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const bool keep =
-          static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i))) >= limit;
-      out[i] = keep ? static_cast<T>(static_cast<float>(in[i]) * scale) : T(0);
-    }
-  });
+  at::parallel_for(0, n, 1 << 14,
+                   [&](int64_t begin, int64_t end) { mask_range(in, out, begin, end, seed, limit, scale); });
 }
 
 void masked(const at::Tensor& in, at::Tensor& out, uint64_t seed, double p) {
