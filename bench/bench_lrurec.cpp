@@ -163,7 +163,9 @@ int main(int argc, char** argv) {
     print_row("train step ML-1M shape (B128 L200 3416)", ml1m, ref, "step_ml1m");
     print_row("train step ml-latest-small (B16 L200 3650)", small, ref, "step_small");
     print_row("  same, bf16 products (model.matmul_precision)", small_bf16, ref, "step_small");
+    print_row("    vs Python under bf16 autocast", small_bf16, ref, "step_small_autocast");
     print_row("train step ML-1M shape, bf16 products", ml1m_bf16, ref, "step_ml1m");
+    print_row("  vs Python under bf16 autocast", ml1m_bf16, ref, "step_ml1m_autocast");
   } catch (const std::exception& e) {
     log::error("{}", e.what());
     return 1;

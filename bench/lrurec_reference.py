@@ -17,7 +17,8 @@ choice that shapes its math or its speed:
     "bias" or "layer_norm"), clip_grad_norm_ at 5.0.
 
 usage: python bench/lrurec_reference.py [--steps N] [--threads T]
-Prints `RESULT <name> <seconds>` lines on stdout (scan_log_depth, step_ml1m, step_small); everything else
+Prints `RESULT <name> <seconds>` lines on stdout (scan_log_depth, step_ml1m, step_small, and the two steps
+under bf16 autocast: step_ml1m_autocast, step_small_autocast); everything else
 goes to stderr.
 """
 import argparse
@@ -224,8 +225,11 @@ def bench_scan(steps):
     return seconds_per_call(steps, call)
 
 
-def bench_step(B, L, num_items, steps):
-    """A full training step: forward, loss, backward, clipping, AdamW. Prints where the time goes."""
+def bench_step(B, L, num_items, steps, autocast=False):
+    """A full training step: forward, loss, backward, clipping, AdamW. Prints where the time goes.
+
+    autocast: forward and loss under torch.autocast("cpu", bfloat16), PyTorch's own way to run the
+    real-valued products in bf16 (the complex B and C stay complex64: autocast casts no complex op)."""
     torch.manual_seed(0)
     model = LRURec(num_items)
     model.train()
@@ -238,9 +242,10 @@ def bench_step(B, L, num_items, steps):
         nonlocal calls
         t0 = time.perf_counter()
         optimizer.zero_grad()
-        scores = model(tokens)
-        t1 = time.perf_counter()
-        loss = loss_fn(scores, labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            scores = model(tokens)
+            t1 = time.perf_counter()
+            loss = loss_fn(scores, labels)
         t2 = time.perf_counter()
         loss.backward()
         t3 = time.perf_counter()
@@ -254,7 +259,7 @@ def bench_step(B, L, num_items, steps):
     seconds = seconds_per_call(steps, step)
     forward, loss, backward, update = (seconds / calls for seconds in phase)
     print(
-        f"  python B {B} L {L} items {num_items}: forward {forward:.4f} s, loss {loss:.4f} s, "
+        f"  python B {B} L {L} items {num_items}{' bf16 autocast' if autocast else ''}: forward {forward:.4f} s, loss {loss:.4f} s, "
         f"backward {backward:.4f} s, clip+AdamW {update:.4f} s",
         file=sys.stderr,
     )
@@ -273,6 +278,8 @@ def main():
         ("scan_log_depth", bench_scan(args.steps)),
         ("step_ml1m", bench_step(128, 200, 3416, args.steps)),
         ("step_small", bench_step(16, 200, 3650, args.steps)),
+        ("step_ml1m_autocast", bench_step(128, 200, 3416, args.steps, autocast=True)),
+        ("step_small_autocast", bench_step(16, 200, 3650, args.steps, autocast=True)),
     ]
     for name, seconds in results:
         print(f"RESULT {name} {seconds:.6f}", flush=True)
