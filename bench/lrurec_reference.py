@@ -258,8 +258,9 @@ def bench_step(B, L, num_items, steps, autocast=False):
 
     seconds = seconds_per_call(steps, step)
     forward, loss, backward, update = (seconds / calls for seconds in phase)
+    precision = " bf16 autocast" if autocast else ""
     print(
-        f"  python B {B} L {L} items {num_items}{' bf16 autocast' if autocast else ''}: forward {forward:.4f} s, loss {loss:.4f} s, "
+        f"  python B {B} L {L} items {num_items}{precision}: forward {forward:.4f} s, loss {loss:.4f} s, "
         f"backward {backward:.4f} s, clip+AdamW {update:.4f} s",
         file=sys.stderr,
     )
