@@ -1,7 +1,8 @@
 // Building blocks for bf16 kernels on CPUs with AVX512-BF16 (vdpbf16ps: two bf16 products added into each
 // fp32 lane): a small GEMM with fp32 accumulation, a vector exp, and bf16 stores. Shared by the attention
-// kernel (llm_ranker/attention_bf16_cpu) and LRURec's output head (lrurec/linear_cross_entropy).
-// Callers check cpu_has_avx512_bf16() before any LREC_AVX512_BF16 function runs.
+// kernel (llm_ranker/attention_bf16_cpu) and LRURec's output head (lrurec/linear_cross_entropy, whose fp32
+// softmax uses the exp as well). Callers check cpu_has_avx512_bf16() before any LREC_AVX512_BF16 function
+// runs, and cpu_has_avx512() before any LREC_AVX512 function.
 #pragma once
 
 #include <immintrin.h>
@@ -11,6 +12,7 @@
 
 // Only the functions marked with this attribute use AVX-512 instructions; the files that include this one
 // are built for the baseline CPU.
+#define LREC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define LREC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() through masked builtins, which -Wmaybe-uninitialized
@@ -19,6 +21,8 @@
 
 namespace lrec::bf16 {
 
+// True when this CPU runs the LREC_AVX512 functions (AVX-512 F/BW/VL/DQ).
+bool cpu_has_avx512();
 // True when this CPU runs the LREC_AVX512_BF16 functions (AVX-512 F/BW/VL/DQ and BF16).
 bool cpu_has_avx512_bf16();
 
@@ -31,7 +35,7 @@ LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t*
 // ---- elementwise pieces ---------------------------------------------------------------------------------
 // exp(x) = 2^n · e^r with n = round(x / ln 2), |r| <= ln(2) / 2, and e^r by its Taylor series to r^7
 // (relative error < 1e-8, below fp32's rounding). Inputs below -87 give exp(-87) ~ 1.6e-38.
-LREC_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
+LREC_AVX512 inline __m512 exp_ps(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

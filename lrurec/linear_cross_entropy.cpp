@@ -1,98 +1,18 @@
 #include "lrurec/linear_cross_entropy.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <torch/autograd.h>
 
-#include <cmath>
-#include <cstring>
-#include <limits>
-#include <vector>
+#include <algorithm>
 
 #include "core/error.h"
 #include "lrurec/linear_cross_entropy_bf16_cpu.h"
+#include "lrurec/softmax_rows_cpu.h"
 
 namespace lrec::lrurec {
 
 namespace {
-
-// exp(x) for x <= 0 as 2^k · 2^f: k = floor(x·log2 e), 2^f on [0, 1) by a degree-6 minimax polynomial
-// (relative error below 3e-7). Plain float arithmetic, so the row loops below vectorize.
-inline float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  const float t = x * 1.4426950408889634f;
-  const float k = std::floor(t);
-  const float f = t - k;
-  float p = 1.5353362e-4f;
-  p = p * f + 1.3398874e-3f;
-  p = p * f + 9.6184374e-3f;
-  p = p * f + 5.5503325e-2f;
-  p = p * f + 2.4022648e-1f;
-  p = p * f + 6.9314720e-1f;
-  p = p * f + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
-
-constexpr int kLanes = 16;  // explicit partial results: the reductions vectorize without -ffast-math
-
-float row_max(const float* __restrict row, int64_t V) {
-  float lane[kLanes];
-  for (int j = 0; j < kLanes; ++j) lane[j] = -std::numeric_limits<float>::infinity();
-  int64_t v = 0;
-  for (; v + kLanes <= V; v += kLanes) {
-    for (int j = 0; j < kLanes; ++j) lane[j] = row[v + j] > lane[j] ? row[v + j] : lane[j];
-  }
-  float max = -std::numeric_limits<float>::infinity();
-  for (int j = 0; j < kLanes; ++j) max = lane[j] > max ? lane[j] : max;
-  for (; v < V; ++v) max = row[v] > max ? row[v] : max;
-  return max;
-}
-
-// row[v] = exp(row[v] - shift); returns the sum.
-float exp_and_sum(float* __restrict row, int64_t V, float shift) {
-  float lane[kLanes] = {};
-  int64_t v = 0;
-  for (; v + kLanes <= V; v += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      row[v + j] = exp_nonpositive(row[v + j] - shift);
-      lane[j] += row[v + j];
-    }
-  }
-  float sum = 0.0f;
-  for (int j = 0; j < kLanes; ++j) sum += lane[j];
-  for (; v < V; ++v) {
-    row[v] = exp_nonpositive(row[v] - shift);
-    sum += row[v];
-  }
-  return sum;
-}
-
-// Turns a chunk of logits [rows, V] in place into (softmax − one-hot) · inv_count, the gradient of the mean
-// loss with respect to the logits, and returns the chunk's summed loss Σ (logsumexp − target logit).
-double softmax_cross_entropy_rows(float* logits, int64_t rows, int64_t V, const int64_t* targets,
-                                  float inv_count) {
-  std::vector<double> row_loss(rows);
-  at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      float* __restrict row = logits + r * V;
-      const int64_t target = targets[r];
-      const float target_logit = row[target];
-      const float max = row_max(row, V);
-      const float sum = exp_and_sum(row, V, max);
-      row_loss[r] = static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
-      const float scale = inv_count / sum;
-      for (int64_t v = 0; v < V; ++v) row[v] *= scale;
-      row[target] -= inv_count;
-    }
-  });
-  double total = 0;
-  for (double l : row_loss) total += l;
-  return total;
-}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
@@ -119,13 +39,16 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
     }
     const at::ScalarType mm_dtype = bf16_matmul ? at::kBFloat16 : at::kFloat;
     const at::Tensor w = weight.to(mm_dtype);  // [V, d]
+    const at::Tensor bias_c = bias.contiguous();
+    const SoftmaxRowKernel row_kernel = fastest_softmax_row_kernel();
     double loss_sum = 0;
     for (int64_t begin = 0; begin < P; begin += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, P - begin);
-      const at::Tensor xc = x.narrow(0, begin, rows).to(mm_dtype);                   // [c, d]
-      at::Tensor logits = at::mm(xc, w.t()).to(at::kFloat).add_(bias).contiguous();  // [c, V]
+      const at::Tensor xc = x.narrow(0, begin, rows).to(mm_dtype);        // [c, d]
+      at::Tensor logits = at::mm(xc, w.t()).to(at::kFloat).contiguous();  // [c, V], bias added below
       loss_sum += softmax_cross_entropy_rows(logits.data_ptr<float>(), rows, logits.size(1),
-                                             y.data_ptr<int64_t>() + begin, 1.0f / static_cast<float>(P));
+                                             bias_c.const_data_ptr<float>(), y.data_ptr<int64_t>() + begin,
+                                             1.0f / static_cast<float>(P), row_kernel);
       if (!need_grad) continue;
       const at::Tensor& g = logits;  // now d mean / d logits
       const at::Tensor gm = g.to(mm_dtype);

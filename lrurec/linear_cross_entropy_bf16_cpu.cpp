@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "core/bf16_cpu.h"
+#include "lrurec/softmax_rows_cpu.h"
 
 namespace lrec::lrurec {
 
 namespace {
 
 using bf16::cpu_has_avx512_bf16;
-using bf16::exp_ps;
 using bf16::gemm_bf16;
 using bf16::store_bf16;
 using bf16::store_bf16_pairs;
@@ -58,41 +58,6 @@ struct Accumulators {
   double loss = 0;
 };
 
-// Lanes of columns [c, c + 16) that are real vocabulary entries.
-inline __mmask16 valid_lanes(int64_t c, int64_t V) {
-  return c + 16 <= V ? __mmask16(0xFFFF) : c >= V ? __mmask16(0) : __mmask16((1u << (V - c)) - 1);
-}
-
-// One row of logits s[0, Vp) (bias not yet added) -> G = (softmax − onehot) · inv_count in place (zero in
-// the padded columns); returns the row's loss logsumexp − s[target].
-LREC_AVX512_BF16 double softmax_gradient_row(float* s, const Problem& pr, int64_t target, bool need_grad) {
-  __m512 max_v = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t c = 0; c < pr.Vp; c += 16) {
-    const __mmask16 valid = valid_lanes(c, pr.V);
-    const __m512 v = _mm512_add_ps(_mm512_loadu_ps(s + c), _mm512_maskz_loadu_ps(valid, pr.bias + c));
-    _mm512_storeu_ps(s + c, v);
-    max_v = _mm512_mask_max_ps(max_v, valid, max_v, v);
-  }
-  const float max = _mm512_reduce_max_ps(max_v);
-  const float target_logit = s[target];
-  const __m512 shift = _mm512_set1_ps(max);
-  __m512 sum_v = _mm512_setzero_ps();
-  for (int64_t c = 0; c < pr.Vp; c += 16) {
-    const __m512 e =
-        _mm512_maskz_mov_ps(valid_lanes(c, pr.V), exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + c), shift)));
-    _mm512_storeu_ps(s + c, e);
-    sum_v = _mm512_add_ps(sum_v, e);
-  }
-  const float sum = _mm512_reduce_add_ps(sum_v);
-  if (need_grad) {
-    const __m512 scale = _mm512_set1_ps(pr.inv_count / sum);
-    for (int64_t c = 0; c < pr.Vp; c += 16)
-      _mm512_storeu_ps(s + c, _mm512_mul_ps(_mm512_loadu_ps(s + c), scale));
-    s[target] -= pr.inv_count;
-  }
-  return static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
-}
-
 LREC_AVX512_BF16 void head_block(const Problem& pr, int64_t begin, Scratch& w, Accumulators& acc,
                                  bool need_grad) {
   const int64_t R = kBlockRows, d = pr.d, Vp = pr.Vp;
@@ -107,7 +72,8 @@ LREC_AVX512_BF16 void head_block(const Problem& pr, int64_t begin, Scratch& w, A
   float* s = w.s.data();
   gemm_bf16(rows, Vp, d, w.xb.data(), d, pr.wt, Vp, s, Vp, /*accumulate=*/false);  // S = x Wᵀ
   for (int64_t r = 0; r < rows; ++r)
-    acc.loss += softmax_gradient_row(s + r * Vp, pr, pr.targets[begin + r], need_grad);
+    acc.loss += softmax_gradient_row_avx512(s + r * Vp, pr.bias, pr.V, Vp, pr.targets[begin + r],
+                                            pr.inv_count, need_grad);
   if (!need_grad) return;
   std::fill(s + rows * Vp, s + R * Vp, 0.0f);  // padding rows: G = 0
   for (int64_t r = 0; r < R; r += 2) {

@@ -3,6 +3,7 @@
 
 #include "lrurec/linear_cross_entropy.h"
 #include "lrurec/linear_cross_entropy_bf16_cpu.h"
+#include "lrurec/softmax_rows_cpu.h"
 
 namespace lrec::lrurec {
 namespace {
@@ -80,6 +81,33 @@ TEST(LinearCrossEntropy, Bf16CpuKernelMatchesTheFormulaOnBf16Inputs) {
     EXPECT_LT(max_relative_error(got.weight, w.grad()), 1e-2);
     EXPECT_LT(max_relative_error(got.bias, b.grad()), 1e-5);  // summed from fp32 G
     EXPECT_EQ(linear_cross_entropy_bf16_cpu(x0, w0, b0, y, nullptr), loss_sum);
+  }
+}
+
+// Both softmax row kernels against the formula: vocabularies below, at and off the 16-lane width, logits
+// large enough that the shift by the row maximum matters.
+TEST(LinearCrossEntropy, SoftmaxRowKernelsMatchTheFormula) {
+  std::vector<SoftmaxRowKernel> kernels{SoftmaxRowKernel::kPortable};
+  if (fastest_softmax_row_kernel() == SoftmaxRowKernel::kAvx512) kernels.push_back(SoftmaxRowKernel::kAvx512);
+  at::manual_seed(4);
+  for (const SoftmaxRowKernel kernel : kernels) {
+    for (const auto& [rows, V] :
+         std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 7}, {17, 16}, {40, 3417}}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "kernel " << static_cast<int>(kernel) << " rows " << rows << " V " << V);
+      const at::Tensor logits = at::randn({rows, V}) * 30, bias = at::randn({V});
+      const at::Tensor y = at::randint(0, V, {rows}, at::kLong);
+      at::Tensor g = logits.clone();
+      const double loss_sum =
+          softmax_cross_entropy_rows(g.data_ptr<float>(), rows, V, bias.const_data_ptr<float>(),
+                                     y.const_data_ptr<int64_t>(), 0.25f, kernel);
+      const at::Tensor s = (logits + bias).to(at::kDouble);
+      const at::Tensor want_loss = (s.logsumexp(1) - s.gather(1, y.unsqueeze(1)).squeeze(1)).sum();
+      const at::Tensor want_g = (at::softmax(s, 1) - at::one_hot(y, V).to(at::kDouble)) * 0.25;
+      EXPECT_NEAR(loss_sum, want_loss.item<double>(), 1e-5 * std::max(1.0, want_loss.item<double>()));
+      EXPECT_LT((g.to(at::kDouble) - want_g).abs().max().item<double>(),
+                1e-6 * 0.25);  // relative to |G| <= 1/4
+    }
   }
 }
 
