@@ -3,6 +3,7 @@
 // The [rows, V] logits are never materialized whole: rows are processed in chunks that stay in cache, and
 // the gradients (softmax − one-hot) are folded into dL/dx, dL/dW and dL/db chunk by chunk during the
 // forward pass, so backward only scales them. Equals at::cross_entropy_loss(at::linear(x, W, b), y).
+// The softmax of each row runs on lrurec/softmax_rows_cpu.h (vector exp on CPUs with AVX-512).
 //
 // With `bf16_matmul` the three matrix products (logits, dL/dx, dL/dW) take bfloat16 inputs (fp32
 // accumulation; about 5x the fp32 rate on this CPU class); the softmax, the loss and the accumulated
