@@ -33,6 +33,11 @@ LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t*
                                 const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
 // ---- elementwise pieces ---------------------------------------------------------------------------------
+// The lanes of columns [c, c + 16) that lie below n: the mask for a 16-wide step over a row of n columns.
+LREC_AVX512 inline __mmask16 lanes_below(int64_t c, int64_t n) {
+  return c + 16 <= n ? __mmask16(0xFFFF) : c >= n ? __mmask16(0) : __mmask16((1u << (n - c)) - 1);
+}
+
 // exp(x) = 2^n · e^r with n = round(x / ln 2), |r| <= ln(2) / 2, and e^r by its Taylor series to r^7
 // (relative error < 1e-8, below fp32's rounding). Inputs below -87 give exp(-87) ~ 1.6e-38.
 LREC_AVX512 inline __m512 exp_ps(__m512 x) {

@@ -20,6 +20,7 @@ namespace {
 using bf16::cpu_has_avx512_bf16;
 using bf16::exp_ps;
 using bf16::gemm_bf16;
+using bf16::lanes_below;
 using bf16::store_bf16;
 using bf16::store_bf16_pairs;
 
@@ -40,9 +41,7 @@ struct RowMask {
 
 // Lanes [c, c + 16) of a row.
 LREC_AVX512_BF16 inline __mmask16 allowed16(const RowMask& m, int64_t c) {
-  const __mmask16 in_range = c + 16 <= m.limit ? __mmask16(0xFFFF)
-                             : c >= m.limit    ? __mmask16(0)
-                                               : __mmask16((1u << (m.limit - c)) - 1);
+  const __mmask16 in_range = lanes_below(c, m.limit);
   if (m.bytes == nullptr) return in_range;
   const __m128i bytes = _mm_maskz_loadu_epi8(in_range, m.bytes + c);
   return _mm_test_epi8_mask(bytes, bytes);

@@ -24,21 +24,16 @@ SoftmaxRowKernel fastest_softmax_row_kernel();
 double softmax_cross_entropy_rows(float* logits, int64_t rows, int64_t V, const float* bias,
                                   const int64_t* targets, float inv_count, SoftmaxRowKernel kernel);
 
-// Lanes of columns [c, c + 16) below n.
-LREC_AVX512 inline __mmask16 lanes_below(int64_t c, int64_t n) {
-  return c + 16 <= n ? __mmask16(0xFFFF) : c >= n ? __mmask16(0) : __mmask16((1u << (n - c)) - 1);
-}
-
 // The AVX-512 kernel on one row stored in s[0, width), width >= V: columns [V, width) are padding and get
 // G = 0. With need_grad false the row holds exp(s + b − max) afterwards instead of G.
 LREC_AVX512 inline double softmax_gradient_row_avx512(float* s, const float* bias, int64_t V, int64_t width,
                                                       int64_t target, float inv_count, bool need_grad) {
   __m512 max_v = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t c = 0; c < width; c += 16) {
-    const __mmask16 valid = lanes_below(c, V);
+    const __mmask16 valid = bf16::lanes_below(c, V);
     const __m512 v =
         _mm512_add_ps(_mm512_maskz_loadu_ps(valid, s + c), _mm512_maskz_loadu_ps(valid, bias + c));
-    _mm512_mask_storeu_ps(s + c, lanes_below(c, width), v);
+    _mm512_mask_storeu_ps(s + c, bf16::lanes_below(c, width), v);
     max_v = _mm512_mask_max_ps(max_v, valid, max_v, v);
   }
   const float max = _mm512_reduce_max_ps(max_v);
@@ -46,17 +41,17 @@ LREC_AVX512 inline double softmax_gradient_row_avx512(float* s, const float* bia
   const __m512 shift = _mm512_set1_ps(max);
   __m512 sum_v = _mm512_setzero_ps();
   for (int64_t c = 0; c < width; c += 16) {
-    const __mmask16 valid = lanes_below(c, V);
+    const __mmask16 valid = bf16::lanes_below(c, V);
     const __m512 e =
         _mm512_maskz_mov_ps(valid, bf16::exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(valid, s + c), shift)));
-    _mm512_mask_storeu_ps(s + c, lanes_below(c, width), e);
+    _mm512_mask_storeu_ps(s + c, bf16::lanes_below(c, width), e);
     sum_v = _mm512_add_ps(sum_v, e);
   }
   const float sum = _mm512_reduce_add_ps(sum_v);
   if (need_grad) {
     const __m512 scale = _mm512_set1_ps(inv_count / sum);
     for (int64_t c = 0; c < width; c += 16) {
-      const __mmask16 stored = lanes_below(c, width);
+      const __mmask16 stored = bf16::lanes_below(c, width);
       _mm512_mask_storeu_ps(s + c, stored, _mm512_mul_ps(_mm512_maskz_loadu_ps(stored, s + c), scale));
     }
     s[target] -= inv_count;
