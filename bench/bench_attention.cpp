@@ -6,13 +6,12 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <vector>
 
+#include "bench/bench_util.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/program.h"
 #include "core/runtime.h"
 #include "llm_ranker/attention_bf16_cpu.h"
 #include "llm_ranker/llama_attention.h"
@@ -43,20 +42,6 @@ struct BenchConfig {
 using Attention = at::Tensor (*)(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                  const llm::LayerInputs&);
 
-// Median seconds of `steps` calls after one warm-up.
-template <typename Fn>
-double median_seconds(int steps, Fn&& fn) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < steps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
 struct Timing {
   double forward, forward_backward;
 };
@@ -71,19 +56,19 @@ Timing time_kernel(Attention attention, const BenchConfig& c, const llm::LayerIn
   Timing t{};
   {
     c10::NoGradGuard no_grad;
-    t.forward = median_seconds(c.steps, [&] { attention(q, k, v, in); });
+    t.forward = bench::median_seconds(c.steps, [&] { attention(q, k, v, in); });
   }
-  t.forward_backward = median_seconds(c.steps, [&] {
+  t.forward_backward = bench::median_seconds(c.steps, [&] {
     attention(q, k, v, in).backward(grad);
     for (const at::Tensor& x : {q, k, v}) x.mutable_grad().reset();
   });
   return t;
 }
 
-int run(int argc, char** argv) {
-  const auto cfg = config::load<BenchConfig>(config::parse_command_line(
-      argc, argv,
-      "bench_attention [steps=N] [threads=N] [batch=B] [heads=H] [kv_heads=KVH] [length=T] [head_dim=hd]"));
+constexpr const char* kUsage =
+    "bench_attention [steps=N] [threads=N] [batch=B] [heads=H] [kv_heads=KVH] [length=T] [head_dim=hd]";
+
+int run(const BenchConfig& cfg) {
   configure_runtime(cfg.threads);
   log_startup("bench_attention", config::to_yaml(cfg));
   const at::Tensor probe = at::zeros({1, cfg.heads, cfg.length, cfg.head_dim}, at::kBFloat16);
@@ -122,10 +107,5 @@ int run(int argc, char** argv) {
 }  // namespace lrec
 
 int main(int argc, char** argv) {
-  try {
-    return lrec::run(argc, argv);
-  } catch (const std::exception& e) {
-    lrec::log::error("{}", e.what());
-    return 1;
-  }
+  return lrec::program_main<lrec::BenchConfig>(argc, argv, lrec::kUsage, lrec::run);
 }

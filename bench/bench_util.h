@@ -1,12 +1,29 @@
 // Shared by the benchmarks: running a Python reference side by side, in the same run.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lrec::bench {
+
+// Median seconds of `steps` calls after one warm-up.
+template <typename Fn>
+double median_seconds(int steps, Fn&& fn) {
+  fn();
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
 
 // Runs `command` (a Python reference script). Its lines "RESULT <name> <seconds>" become the map; every
 // other line is passed through to stderr. Empty when the command cannot start.

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "core/linear.h"
+
 namespace lrec::llm {
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias,
@@ -15,7 +17,7 @@ LinearImpl::LinearImpl(at::Tensor base_weight, at::Tensor base_bias) {
   if (base_bias.defined()) bias = register_parameter("bias", base_bias, base_bias.requires_grad());
 }
 
-at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+at::Tensor LinearImpl::forward(const at::Tensor& x) { return lrec::linear(x, weight, bias); }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim, const at::TensorOptions& options) {
   weight = register_parameter("weight", at::empty({num_embeddings, dim}, options));

@@ -4,6 +4,7 @@
 #include <c10/core/GradMode.h>
 
 #include "core/error.h"
+#include "core/linear.h"
 
 namespace lrec::llm {
 
@@ -93,7 +94,7 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& cfg, const at::Ten
 }
 
 at::Tensor LlamaForCausalLMImpl::lm_logits(const at::Tensor& hidden) {
-  return lm_head ? lm_head(hidden) : at::linear(hidden, model->embed_tokens->weight);
+  return lm_head ? lm_head(hidden) : lrec::linear(hidden, model->embed_tokens->weight, {});
 }
 
 at::Tensor LlamaForCausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& opts,

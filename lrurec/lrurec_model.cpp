@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "core/linear.h"
 #include "lrurec/init.h"
 #include "lrurec/linear_cross_entropy.h"
 
@@ -47,7 +48,7 @@ at::Tensor LRURecImpl::forward_at(const at::Tensor& tokens, const PackedPosition
 }
 
 at::Tensor LRURecImpl::scores(const at::Tensor& hidden) const {
-  return at::linear(hidden, token->weight, bias);
+  return lrec::linear(hidden, token->weight, bias);
 }
 
 at::Tensor LRURecImpl::loss(const at::Tensor& tokens, const at::Tensor& labels) {

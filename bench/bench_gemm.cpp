@@ -1,0 +1,114 @@
+// fp32 matrix products on the shapes the models run: our AVX-512 kernel (core/gemm_f32_cpu.h) against
+// LibTorch's at::mm (MKL), and the two cores' fp32 FMA peak measured by a register-only FMA loop.
+//   bench_gemm [steps=5] [threads=0]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "core/bf16_cpu.h"
+#include "core/config.h"
+#include "core/gemm_f32_cpu.h"
+#include "core/log.h"
+#include "core/program.h"
+#include "core/runtime.h"
+
+namespace lrec {
+namespace {
+
+struct BenchConfig {
+  int steps = 5;
+  int threads = 0;
+  template <typename V>
+  void visit(V& v) {
+    v("steps", steps);
+    v("threads", threads);
+  }
+};
+
+// 24 independent FMA chains per thread, in registers: the rate the FMA units allow, all threads at once.
+LREC_AVX512 double fma_peak_gflops() {
+  const int64_t iterations = 50'000'000;
+  const int64_t threads = at::get_num_threads();
+  std::vector<float> sink(threads);
+  const double seconds = bench::median_seconds(3, [&] {
+    at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        __m512 acc[24];
+        for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(float(i));
+        const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
+        for (int64_t k = 0; k < iterations; ++k) {
+#pragma GCC unroll 24
+          for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, shift);
+        }
+        __m512 sum = acc[0];
+        for (int i = 1; i < 24; ++i) sum = _mm512_add_ps(sum, acc[i]);
+        sink[t] = _mm512_reduce_add_ps(sum);
+      }
+    });
+  });
+  return 2.0 * 16 * 24 * iterations * threads / seconds / 1e9;
+}
+
+struct Shape {
+  std::string name;
+  int64_t m, n, k;
+  bool a_transposed, b_transposed;  // A given as [K, M], B given as [N, K]
+};
+
+constexpr const char* kUsage = "bench_gemm [steps=N] [threads=N]";
+
+int run(const BenchConfig& cfg) {
+  configure_runtime(cfg.threads);
+  log_startup("bench_gemm", config::to_yaml(cfg));
+  if (!f32::gemm_applies()) {
+    std::printf("the AVX-512 fp32 kernel does not apply here (no AVX-512)\n");
+    return 0;
+  }
+  const std::vector<Shape> shapes = {
+      {"Llama q/o_proj, 8 x 512 tokens: x Wᵀ", 4096, 768, 768, false, true},
+      {"Llama k/v_proj (4 KV heads): x Wᵀ", 4096, 256, 768, false, true},
+      {"Llama gate/up_proj: x Wᵀ", 4096, 2048, 768, false, true},
+      {"Llama down_proj: x Wᵀ", 4096, 768, 2048, false, true},
+      {"Llama backward dx = dy W (q_proj)", 4096, 768, 768, false, false},
+      {"LRURec head logits, 25,600 rows: x Eᵀ", 25600, 3417, 64, false, true},
+      {"LRURec head dx = G E", 25600, 64, 3417, false, false},
+      {"LRURec head dE = Gᵀ x", 3417, 64, 25600, true, false},
+      {"LRURec FFN W1: x W1ᵀ", 25600, 256, 64, false, true},
+  };
+  std::printf("\nfp32, %d threads; median of %d\n", at::get_num_threads(), cfg.steps);
+  std::printf("FMA peak (register-only loop): %.0f GFLOP/s\n\n", fma_peak_gflops());
+  std::printf("%-42s %22s %22s %9s\n", "ms (GFLOP/s)", "AVX-512 kernel", "at::mm (MKL)", "speed-up");
+  at::manual_seed(0);
+  for (const Shape& s : shapes) {
+    const at::Tensor a_stored = s.a_transposed ? at::randn({s.k, s.m}) : at::randn({s.m, s.k});
+    const at::Tensor b_stored = s.b_transposed ? at::randn({s.n, s.k}) : at::randn({s.k, s.n});
+    const at::Tensor a = s.a_transposed ? a_stored.t() : a_stored;
+    const at::Tensor b = s.b_transposed ? b_stored.t() : b_stored;
+    at::Tensor c = at::empty({s.m, s.n});
+    const f32::Operand ao = s.a_transposed ? f32::transposed(a_stored.data_ptr<float>(), s.m)
+                                           : f32::row_major(a_stored.data_ptr<float>(), s.k);
+    const f32::Operand bo = s.b_transposed ? f32::transposed(b_stored.data_ptr<float>(), s.k)
+                                           : f32::row_major(b_stored.data_ptr<float>(), s.n);
+    const double ours = bench::median_seconds(
+        cfg.steps, [&] { f32::gemm(s.m, s.n, s.k, ao, bo, c.data_ptr<float>(), s.n, false); });
+    const at::Tensor exact = at::mm(a.to(at::kDouble), b.to(at::kDouble));
+    const double err = (c - exact).abs().max().item<double>();
+    const double mkl = bench::median_seconds(cfg.steps, [&] { at::mm_out(c, a, b); });
+    const double mkl_err = (c - exact).abs().max().item<double>();
+    const double flops = 2.0 * s.m * s.n * s.k;  // max |err|: ours / MKL's, against the product in double
+    std::printf("%-42s %8.2f (%4.0f) %8.2f (%4.0f) %8.2fx   max |err| %.1e / %.1e\n", s.name.c_str(),
+                ours * 1e3, flops / ours / 1e9, mkl * 1e3, flops / mkl / 1e9, mkl / ours, err, mkl_err);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace lrec
+
+int main(int argc, char** argv) {
+  return lrec::program_main<lrec::BenchConfig>(argc, argv, lrec::kUsage, lrec::run);
+}

@@ -1,0 +1,86 @@
+#include "core/linear.h"
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include "core/gemm_f32_cpu.h"
+
+namespace lrec {
+
+namespace {
+
+// Below this many rows a product is bound by reading W, where MKL's path is as fast, and packing W for
+// the kernel would cost as much as the product.
+constexpr int64_t kMinRows = 32;
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// x2 [M, in] -> x2 Wᵀ (+ b) [M, out].
+at::Tensor forward_product(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias) {
+  const int64_t m = x2.size(0), in = weight.size(1), out = weight.size(0);
+  at::Tensor y =
+      bias.defined() ? bias.unsqueeze(0).expand({m, out}).contiguous() : at::empty({m, out}, x2.options());
+  f32::gemm(m, out, in, f32::row_major(x2.const_data_ptr<float>(), in),
+            f32::transposed(weight.const_data_ptr<float>(), in), y.mutable_data_ptr<float>(), out,
+            /*accumulate=*/bias.defined());
+  return y;
+}
+
+class LinearF32 : public torch::autograd::Function<LinearF32> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias_or_empty) {
+    const at::Tensor bias = bias_or_empty.numel() > 0 ? bias_or_empty : at::Tensor();
+    const int64_t in = weight.size(1), out = weight.size(0);
+    const at::Tensor x2 = x.reshape({-1, in}).contiguous();
+    const at::Tensor w = weight.contiguous();
+    ctx->save_for_backward({x2, w});
+    ctx->saved_data["has_bias"] = bias.defined();
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = out;
+    return forward_product(x2, w, bias).view(shape);
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x2 = saved[0], &w = saved[1];
+    const int64_t m = x2.size(0), in = w.size(1), out = w.size(0);
+    const at::Tensor g = grad_outputs[0].reshape({m, out}).contiguous();  // dL/dy [M, out]
+    at::Tensor grad_x, grad_w, grad_b;
+    if (ctx->needs_input_grad(0)) {  // dx = g W  [M, in]
+      grad_x = at::empty({m, in}, g.options());
+      f32::gemm(m, in, out, f32::row_major(g.const_data_ptr<float>(), out),
+                f32::row_major(w.const_data_ptr<float>(), in), grad_x.mutable_data_ptr<float>(), in, false);
+      std::vector<int64_t> shape(grad_outputs[0].sizes().begin(), grad_outputs[0].sizes().end());
+      shape.back() = in;
+      grad_x = grad_x.view(shape);
+    }
+    if (ctx->needs_input_grad(1)) {  // dW = gᵀ x  [out, in]
+      grad_w = at::empty({out, in}, g.options());
+      f32::gemm(out, in, m, f32::transposed(g.const_data_ptr<float>(), out),
+                f32::row_major(x2.const_data_ptr<float>(), in), grad_w.mutable_data_ptr<float>(), in, false);
+    }
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum(0);
+    return {grad_x, grad_w, grad_b};
+  }
+};
+
+}  // namespace
+
+bool linear_uses_gemm_f32(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const auto is_cpu_f32 = [](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat;
+  };
+  return f32::gemm_applies() && is_cpu_f32(x) && is_cpu_f32(weight) &&
+         (!bias.defined() || is_cpu_f32(bias)) && x.dim() >= 1 && weight.dim() == 2 &&
+         x.size(-1) == weight.size(1) && x.numel() / weight.size(1) >= kMinRows;
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!linear_uses_gemm_f32(x, weight, bias)) return at::linear(x, weight, bias);
+  // An autograd function takes no undefined tensor: no bias travels as an empty one.
+  return LinearF32::apply(x, weight, bias.defined() ? bias : at::empty({0}, weight.options()));
+}
+
+}  // namespace lrec
