@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "lrurec/linear_cross_entropy_bf16_cpu.h"
+#include "lrurec/linear_cross_entropy_cpu.h"
 #include "lrurec/softmax_rows_cpu.h"
 
 namespace lrec::lrurec {
@@ -20,14 +20,16 @@ using torch::autograd::tensor_list;
 class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
-                            const at::Tensor& bias, const at::Tensor& targets, bool bf16_matmul,
+                            const at::Tensor& bias, const at::Tensor& targets, bool bf16_matmul, bool fused,
                             int64_t chunk_rows) {
     const int64_t P = x.size(0);
     const bool need_grad = ctx != nullptr;
     const at::Tensor y = targets.to(at::kLong).contiguous();
-    if (bf16_matmul && linear_cross_entropy_bf16_cpu_applies(x, weight)) {
+    const HeadProducts products = bf16_matmul ? HeadProducts::kBFloat16 : HeadProducts::kFloat32;
+    if (fused && linear_cross_entropy_cpu_applies(x, weight, products)) {
       HeadGradients grads;
-      const double loss_sum = linear_cross_entropy_bf16_cpu(x, weight, bias, y, need_grad ? &grads : nullptr);
+      const double loss_sum =
+          linear_cross_entropy_cpu(x, weight, bias, y, products, need_grad ? &grads : nullptr);
       if (need_grad) ctx->save_for_backward({grads.x, grads.weight, grads.bias});
       return at::scalar_tensor(loss_sum / static_cast<double>(P), x.options());
     }
@@ -67,14 +69,15 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& g = grad_outputs[0];
-    return {saved[0] * g, saved[1] * g, saved[2] * g, at::Tensor(), at::Tensor(), at::Tensor()};
+    return {saved[0] * g, saved[1] * g, saved[2] * g, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
 at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                const at::Tensor& targets, bool bf16_matmul, int64_t chunk_rows) {
+                                const at::Tensor& targets, bool bf16_matmul, HeadKernel kernel,
+                                int64_t chunk_rows) {
   if (x.dim() != 2 || weight.dim() != 2 || x.size(1) != weight.size(1) || bias.dim() != 1 ||
       bias.size(0) != weight.size(0) || targets.dim() != 1 || targets.size(0) != x.size(0)) {
     fail("linear_cross_entropy: expected x [P, d], weight [V, d], bias [V], targets [P]; got {}, {}, {}, {}",
@@ -84,13 +87,14 @@ at::Tensor linear_cross_entropy(const at::Tensor& x, const at::Tensor& weight, c
   if (x.scalar_type() != at::kFloat || weight.scalar_type() != at::kFloat || !x.device().is_cpu()) {
     return at::cross_entropy_loss(at::linear(x, weight, bias), targets);  // the fused kernel is CPU fp32
   }
+  const bool fused = kernel == HeadKernel::kFastest;
   const bool needs_grad =
       c10::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
   if (!needs_grad) {
     c10::NoGradGuard no_grad;
-    return LinearCrossEntropy::forward(nullptr, x, weight, bias, targets, bf16_matmul, chunk_rows);
+    return LinearCrossEntropy::forward(nullptr, x, weight, bias, targets, bf16_matmul, fused, chunk_rows);
   }
-  return LinearCrossEntropy::apply(x, weight, bias, targets, bf16_matmul, chunk_rows);
+  return LinearCrossEntropy::apply(x, weight, bias, targets, bf16_matmul, fused, chunk_rows);
 }
 
 }  // namespace lrec::lrurec

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "lrurec/linear_cross_entropy.h"
-#include "lrurec/linear_cross_entropy_bf16_cpu.h"
+#include "lrurec/linear_cross_entropy_cpu.h"
 #include "lrurec/softmax_rows_cpu.h"
 
 namespace lrec::lrurec {
@@ -12,14 +12,18 @@ double max_relative_error(const at::Tensor& got, const at::Tensor& want) {
   return (got - want).abs().max().item<double>() / want.abs().max().item<double>();
 }
 
+// The portable chunked path over chunks that do and do not divide the row count (chunk 0 marks the
+// fastest path: the fused AVX-512 kernel on CPUs that have it).
 TEST(LinearCrossEntropy, MatchesUnfusedLossAndGradients) {
   at::manual_seed(0);
-  for (int64_t chunk : {1, 7, 64, 1000}) {  // chunks that do and do not divide the row count
+  for (int64_t chunk : {1, 7, 64, 1000, 0}) {
     const at::Tensor x0 = at::randn({50, 16}), w0 = at::randn({33, 16}) * 0.3, b0 = at::randn({33}) * 0.1;
     const at::Tensor y = at::randint(0, 33, {50}, at::kLong);
     at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
                b = b0.clone().requires_grad_();
-    const at::Tensor fused = linear_cross_entropy(x, w, b, y, /*bf16_matmul=*/false, chunk);
+    const at::Tensor fused =
+        chunk == 0 ? linear_cross_entropy(x, w, b, y)
+                   : linear_cross_entropy(x, w, b, y, /*bf16_matmul=*/false, HeadKernel::kPortable, chunk);
     (fused * 2.5).backward();  // a non-unit upstream gradient
     at::Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(),
                br = b0.clone().requires_grad_();
@@ -36,7 +40,7 @@ TEST(LinearCrossEntropy, WithoutGradientsGivesTheSameLoss) {
   at::manual_seed(1);
   const at::Tensor x = at::randn({20, 8}), w = at::randn({9, 8}), b = at::randn({9});
   const at::Tensor y = at::randint(0, 9, {20}, at::kLong);
-  EXPECT_NEAR(linear_cross_entropy(x, w, b, y, false, 3).item<double>(),
+  EXPECT_NEAR(linear_cross_entropy(x, w, b, y, false, HeadKernel::kPortable, 3).item<double>(),
               at::cross_entropy_loss(at::linear(x, w, b), y).item<double>(), 1e-5);
 }
 
@@ -56,33 +60,47 @@ TEST(LinearCrossEntropy, Bf16MatmulsStayCloseToFp32) {
   EXPECT_LT(max_relative_error(w.grad(), wr.grad()), 2e-2);
 }
 
-// The AVX512-BF16 kernel against the fp32 formula on the same bf16-rounded x and W: the logits and the loss
-// are then exact up to fp32 summation order; the gradients carry the rounding of G to bf16. Row counts that
-// are and are not multiples of the 64-row block, vocabularies off the 32-column padding, d 16 and 64.
-TEST(LinearCrossEntropy, Bf16CpuKernelMatchesTheFormulaOnBf16Inputs) {
-  if (!linear_cross_entropy_bf16_cpu_applies(at::zeros({1, 16}), at::zeros({1, 16})))
-    GTEST_SKIP() << "this CPU has no AVX512-BF16; the portable bf16 path is tested above";
-  at::manual_seed(3);
-  for (const auto& [P, V, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-           {1, 7, 16}, {63, 33, 16}, {64, 64, 64}, {130, 1000, 64}, {301, 3417, 64}}) {
-    SCOPED_TRACE(::testing::Message() << "P " << P << " V " << V << " d " << d);
-    const at::Tensor x0 = at::randn({P, d}).to(at::kBFloat16).to(at::kFloat);
-    const at::Tensor w0 = (at::randn({V, d}) * 0.3).to(at::kBFloat16).to(at::kFloat);
-    const at::Tensor b0 = at::randn({V}) * 0.1;
-    const at::Tensor y = at::randint(0, V, {P}, at::kLong);
-    HeadGradients got;
-    const double loss_sum = linear_cross_entropy_bf16_cpu(x0, w0, b0, y, &got);
-    at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
-               b = b0.clone().requires_grad_();
-    const at::Tensor want = at::cross_entropy_loss(at::linear(x, w, b), y);
-    want.backward();
-    EXPECT_NEAR(loss_sum / static_cast<double>(P), want.item<double>(), 1e-5 * want.item<double>());
-    EXPECT_LT(max_relative_error(got.x, x.grad()), 1e-2);
-    EXPECT_LT(max_relative_error(got.weight, w.grad()), 1e-2);
-    EXPECT_LT(max_relative_error(got.bias, b.grad()), 1e-5);  // summed from fp32 G
-    EXPECT_EQ(linear_cross_entropy_bf16_cpu(x0, w0, b0, y, nullptr), loss_sum);
+// The fused kernels against the fp32 formula. fp32 products: exact up to summation order. bf16 products, on
+// the same bf16-rounded x and W: the logits and the loss are then exact up to summation order; the
+// gradients carry the rounding of G to bf16. Row counts that are and are not multiples of the 64-row
+// block, vocabularies off the 16- and 32-column padding, d 16 and 64.
+class FusedHead : public ::testing::TestWithParam<HeadProducts> {};
+
+TEST_P(FusedHead, MatchesTheFormula) {
+  const HeadProducts products = GetParam();
+  const bool bf16 = products == HeadProducts::kBFloat16;
+  if (!linear_cross_entropy_cpu_applies(at::zeros({1, 16}), at::zeros({1, 16}), products))
+    GTEST_SKIP() << "this CPU lacks the kernel's instructions; the portable path is tested above";
+  {
+    at::manual_seed(3);
+    for (const auto& [P, V, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+             {1, 7, 16}, {63, 33, 16}, {64, 64, 64}, {130, 1000, 64}, {301, 3417, 64}}) {
+      SCOPED_TRACE(::testing::Message() << "P " << P << " V " << V << " d " << d);
+      const auto inputs = [&](const at::Tensor& t) { return bf16 ? t.to(at::kBFloat16).to(at::kFloat) : t; };
+      const at::Tensor x0 = inputs(at::randn({P, d})), w0 = inputs(at::randn({V, d}) * 0.3);
+      const at::Tensor b0 = at::randn({V}) * 0.1;
+      const at::Tensor y = at::randint(0, V, {P}, at::kLong);
+      HeadGradients got;
+      const double loss_sum = linear_cross_entropy_cpu(x0, w0, b0, y, products, &got);
+      at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+                 b = b0.clone().requires_grad_();
+      const at::Tensor want = at::cross_entropy_loss(at::linear(x, w, b), y);
+      want.backward();
+      const double grad_tolerance = bf16 ? 1e-2 : 1e-5;
+      EXPECT_NEAR(loss_sum / static_cast<double>(P), want.item<double>(), 1e-5 * want.item<double>());
+      EXPECT_LT(max_relative_error(got.x, x.grad()), grad_tolerance);
+      EXPECT_LT(max_relative_error(got.weight, w.grad()), grad_tolerance);
+      EXPECT_LT(max_relative_error(got.bias, b.grad()), 1e-5);  // summed from fp32 G
+      EXPECT_EQ(linear_cross_entropy_cpu(x0, w0, b0, y, products, nullptr), loss_sum);
+    }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Products, FusedHead,
+                         ::testing::Values(HeadProducts::kFloat32, HeadProducts::kBFloat16),
+                         [](const auto& info) {
+                           return info.param == HeadProducts::kFloat32 ? "fp32" : "bf16";
+                         });
 
 // Both softmax row kernels against the formula: vocabularies below, at and off the 16-lane width, logits
 // large enough that the shift by the row maximum matters.
