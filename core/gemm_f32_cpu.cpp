@@ -131,6 +131,12 @@ void check_operand(const Operand& a, const char* name) {
   if (a.rs != 1 && a.cs != 1) fail("f32::gemm: operand {} needs unit row or column stride", name);
 }
 
+// C = 0 for a product over K = 0 (nothing to add when accumulating).
+void zero_unless(bool accumulate, int64_t m, int64_t n, float* c, int64_t ldc) {
+  if (accumulate) return;
+  for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+}
+
 }  // namespace
 
 bool gemm_applies() { return bf16::cpu_has_avx512(); }
@@ -146,6 +152,7 @@ void PackedB::pack(int64_t k, int64_t n, Operand b) {
 void gemm_serial(int64_t m, Operand a, const PackedB& b, float* c, int64_t ldc, bool accumulate) {
   check_operand(a, "A");
   if (m == 0 || b.n() == 0) return;
+  if (b.k() == 0) return zero_unless(accumulate, m, b.n(), c, ldc);
   gemm_packed(m, b.n(), b.k(), a, b.data(), 0, panels(b.n()), c, ldc, accumulate);
 }
 
@@ -153,20 +160,36 @@ void gemm(int64_t m, int64_t n, int64_t k, Operand a, Operand b, float* c, int64
   check_operand(a, "A");
   check_operand(b, "B");
   if (m == 0 || n == 0) return;
-  std::vector<float> packed(panels(n) * k * kNr);
-  at::parallel_for(0, panels(n), 1,
-                   [&](int64_t first, int64_t last) { pack_panels(k, n, b, packed.data(), first, last); });
+  if (k == 0) return zero_unless(accumulate, m, n, c, ldc);
+  // B is packed one kKc x kNc block at a time into a buffer that this thread keeps: at most 1 MB, and
+  // no large allocation is freed per call (glibc would raise its mmap threshold after such a free and
+  // then serve later tensors from a heap that does not shrink, which shows in the peak RSS).
+  thread_local std::vector<float> storage;
+  storage.resize(kKc * kNc);
+  float* const packed = storage.data();  // the lambdas below run on other threads, with their own storage
   const int64_t threads = at::get_num_threads();
-  if (m >= threads * kSplitRows) {
-    at::parallel_for(0, ceil_div(m, kMr), kSplitRows / kMr, [&](int64_t begin, int64_t end) {
-      const int64_t r0 = begin * kMr, r1 = std::min(m, end * kMr);
-      const Operand a_rows{a.data + r0 * a.rs, a.rs, a.cs};
-      gemm_packed(r1 - r0, n, k, a_rows, packed.data(), 0, panels(n), c + r0 * ldc, ldc, accumulate);
-    });
-  } else {
-    at::parallel_for(0, panels(n), 1, [&](int64_t first, int64_t last) {
-      gemm_packed(m, n, k, a, packed.data(), first, last, c, ldc, accumulate);
-    });
+  for (int64_t jc = 0; jc < n; jc += kNc) {
+    const int64_t nc = std::min(kNc, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kKc) {
+      const int64_t kc = std::min(kKc, k - pc);
+      const Operand b_block{b.data + pc * b.rs + jc * b.cs, b.rs, b.cs};
+      at::parallel_for(0, panels(nc), 1, [&](int64_t first, int64_t last) {
+        pack_panels(kc, nc, b_block, packed, first, last);
+      });
+      const Operand a_slice{a.data + pc * a.cs, a.rs, a.cs};
+      const bool acc = accumulate || pc > 0;
+      if (m >= threads * kSplitRows) {
+        at::parallel_for(0, ceil_div(m, kMr), kSplitRows / kMr, [&](int64_t begin, int64_t end) {
+          const int64_t r0 = begin * kMr, r1 = std::min(m, end * kMr);
+          const Operand a_rows{a_slice.data + r0 * a.rs, a.rs, a.cs};
+          gemm_packed(r1 - r0, nc, kc, a_rows, packed, 0, panels(nc), c + r0 * ldc + jc, ldc, acc);
+        });
+      } else {
+        at::parallel_for(0, panels(nc), 1, [&](int64_t first, int64_t last) {
+          gemm_packed(m, nc, kc, a_slice, packed, first, last, c + jc, ldc, acc);
+        });
+      }
+    }
   }
 }
 

@@ -16,11 +16,12 @@ constexpr int64_t kMinRows = 32;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// x2 [M, in] -> x2 Wᵀ (+ b) [M, out].
-at::Tensor forward_product(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias) {
+// x2 [M, in] -> x2 Wᵀ (+ b), allocated as `shape` ([..., out], M rows).
+at::Tensor forward_product(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias,
+                           at::IntArrayRef shape) {
   const int64_t m = x2.size(0), in = weight.size(1), out = weight.size(0);
-  at::Tensor y =
-      bias.defined() ? bias.unsqueeze(0).expand({m, out}).contiguous() : at::empty({m, out}, x2.options());
+  at::Tensor y = at::empty(shape, x2.options());
+  if (bias.defined()) y.view({m, out}).copy_(bias.unsqueeze(0).expand({m, out}));
   f32::gemm(m, out, in, f32::row_major(x2.const_data_ptr<float>(), in),
             f32::transposed(weight.const_data_ptr<float>(), in), y.mutable_data_ptr<float>(), out,
             /*accumulate=*/bias.defined());
@@ -39,7 +40,7 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
     ctx->saved_data["has_bias"] = bias.defined();
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = out;
-    return forward_product(x2, w, bias).view(shape);
+    return forward_product(x2, w, bias, shape);
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
@@ -56,10 +57,21 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
       shape.back() = in;
       grad_x = grad_x.view(shape);
     }
-    if (ctx->needs_input_grad(1)) {  // dW = gᵀ x  [out, in]
-      grad_w = at::empty({out, in}, g.options());
-      f32::gemm(out, in, m, f32::transposed(g.const_data_ptr<float>(), out),
-                f32::row_major(x2.const_data_ptr<float>(), in), grad_w.mutable_data_ptr<float>(), in, false);
+    if (ctx->needs_input_grad(1)) {
+      // The kernel packs its B operand: B = x (dW = gᵀ x [out, in]) or, when out < in as for LoRA's A,
+      // the narrower g (dWᵀ = xᵀ g [in, out], then transposed).
+      if (out < in) {
+        at::Tensor grad_wt = at::empty({in, out}, g.options());
+        f32::gemm(in, out, m, f32::transposed(x2.const_data_ptr<float>(), in),
+                  f32::row_major(g.const_data_ptr<float>(), out), grad_wt.mutable_data_ptr<float>(), out,
+                  false);
+        grad_w = grad_wt.t().contiguous();
+      } else {
+        grad_w = at::empty({out, in}, g.options());
+        f32::gemm(out, in, m, f32::transposed(g.const_data_ptr<float>(), out),
+                  f32::row_major(x2.const_data_ptr<float>(), in), grad_w.mutable_data_ptr<float>(), in,
+                  false);
+      }
     }
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum(0);
     return {grad_x, grad_w, grad_b};
