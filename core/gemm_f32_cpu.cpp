@@ -137,6 +137,25 @@ void zero_unless(bool accumulate, int64_t m, int64_t n, float* c, int64_t ldc) {
   for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
 }
 
+// The whole product on the calling thread, B packed one kKc x kNc block at a time into a buffer that the
+// thread keeps: at most 1 MB, and no large allocation is freed per call (glibc raises its mmap threshold
+// after such a free and then serves later tensors from a heap that does not shrink, which shows in the
+// peak RSS).
+void gemm_blocked(int64_t m, int64_t n, int64_t k, Operand a, Operand b, float* c, int64_t ldc,
+                  bool accumulate) {
+  thread_local std::vector<float> packed;
+  packed.resize(kKc * kNc);
+  for (int64_t jc = 0; jc < n; jc += kNc) {
+    const int64_t nc = std::min(kNc, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kKc) {
+      const int64_t kc = std::min(kKc, k - pc);
+      pack_panels(kc, nc, {b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, packed.data(), 0, panels(nc));
+      gemm_packed(m, nc, kc, {a.data + pc * a.cs, a.rs, a.cs}, packed.data(), 0, panels(nc), c + jc, ldc,
+                  accumulate || pc > 0);
+    }
+  }
+}
+
 }  // namespace
 
 bool gemm_applies() { return bf16::cpu_has_avx512(); }
@@ -161,35 +180,18 @@ void gemm(int64_t m, int64_t n, int64_t k, Operand a, Operand b, float* c, int64
   check_operand(b, "B");
   if (m == 0 || n == 0) return;
   if (k == 0) return zero_unless(accumulate, m, n, c, ldc);
-  // B is packed one kKc x kNc block at a time into a buffer that this thread keeps: at most 1 MB, and
-  // no large allocation is freed per call (glibc would raise its mmap threshold after such a free and
-  // then serve later tensors from a heap that does not shrink, which shows in the peak RSS).
-  thread_local std::vector<float> storage;
-  storage.resize(kKc * kNc);
-  float* const packed = storage.data();  // the lambdas below run on other threads, with their own storage
-  const int64_t threads = at::get_num_threads();
-  for (int64_t jc = 0; jc < n; jc += kNc) {
-    const int64_t nc = std::min(kNc, n - jc);
-    for (int64_t pc = 0; pc < k; pc += kKc) {
-      const int64_t kc = std::min(kKc, k - pc);
-      const Operand b_block{b.data + pc * b.rs + jc * b.cs, b.rs, b.cs};
-      at::parallel_for(0, panels(nc), 1, [&](int64_t first, int64_t last) {
-        pack_panels(kc, nc, b_block, packed, first, last);
-      });
-      const Operand a_slice{a.data + pc * a.cs, a.rs, a.cs};
-      const bool acc = accumulate || pc > 0;
-      if (m >= threads * kSplitRows) {
-        at::parallel_for(0, ceil_div(m, kMr), kSplitRows / kMr, [&](int64_t begin, int64_t end) {
-          const int64_t r0 = begin * kMr, r1 = std::min(m, end * kMr);
-          const Operand a_rows{a_slice.data + r0 * a.rs, a.rs, a.cs};
-          gemm_packed(r1 - r0, nc, kc, a_rows, packed, 0, panels(nc), c + r0 * ldc + jc, ldc, acc);
-        });
-      } else {
-        at::parallel_for(0, panels(nc), 1, [&](int64_t first, int64_t last) {
-          gemm_packed(m, nc, kc, a_slice, packed, first, last, c + jc, ldc, acc);
-        });
-      }
-    }
+  // One parallel region: each thread runs the blocked product on its rows of C (each packing B for
+  // itself) or, for few rows, on its panels of columns.
+  if (m >= at::get_num_threads() * kSplitRows) {
+    at::parallel_for(0, ceil_div(m, kMr), kSplitRows / kMr, [&](int64_t begin, int64_t end) {
+      const int64_t r0 = begin * kMr, r1 = std::min(m, end * kMr);
+      gemm_blocked(r1 - r0, n, k, {a.data + r0 * a.rs, a.rs, a.cs}, b, c + r0 * ldc, ldc, accumulate);
+    });
+  } else {
+    at::parallel_for(0, panels(n), 1, [&](int64_t first, int64_t last) {
+      const int64_t n0 = first * kNr, n1 = std::min(n, last * kNr);
+      gemm_blocked(m, n1 - n0, k, a, {b.data + n0 * b.cs, b.rs, b.cs}, c + n0, ldc, accumulate);
+    });
   }
 }
 
