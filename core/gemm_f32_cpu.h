@@ -1,15 +1,15 @@
 // An fp32 matrix product on AVX-512 for the shapes our models run: C[M, N] (= or +=) A[M, K] · B[K, N],
 // either operand transposed. LibTorch's fp32 at::mm goes to MKL, which on AMD CPUs takes its AVX2 path: on
-// this project's Zen 5 machine it runs at ~200 GFLOP/s of the ~500 GFLOP/s the two cores' AVX-512 FMAs
-// reach (bench/bench_gemm prints both). The reference is at::mm; tests/core/test_gemm_f32 checks every
-// layout, tail and accumulate case against it in double.
+// this project's Zen 5 machine it runs at ~200 GFLOP/s of the ~520 GFLOP/s the two cores' AVX-512 FMAs
+// reach, and this kernel at 400-460 (bench/bench_gemm prints all three). The reference is at::mm;
+// tests/core/test_gemm_f32 checks every layout, tail and accumulate case against it in double.
 //
-// Layout (BLIS's loop order): the product is cut into kKc-deep slices of K and kNc-wide blocks of N; B's
-// block is used in place when its rows are contiguous (b_cs == 1) and packed into kNr-wide panels
-// otherwise; a 6 x 64 register tile (24 zmm accumulators) runs over the block with A's elements broadcast
-// from where they lie, so A of either layout is read without copying. Each element of C sums its products
-// in order of k in one fp32 accumulator per kKc slice, as a plain loop does: its rounding error grows like
-// a loop's, a few times MKL's at K in the thousands (bench_gemm prints both against double).
+// Layout (BLIS's loop order): the product is cut into 256-deep slices of K and 1024-wide blocks of N; each
+// block of B is packed into 64-wide panels, and a 6 x 64 register tile (24 zmm accumulators) runs over it
+// with A's elements broadcast from where they lie, so A of either layout is read without copying. Each
+// element of C sums its products in order of k in one fp32 accumulator per slice, as a plain loop does: its
+// rounding error grows like a loop's, a few times MKL's at K in the thousands (bench_gemm prints both against
+// double).
 #pragma once
 
 #include <cstdint>
