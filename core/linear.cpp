@@ -36,7 +36,11 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
     const int64_t in = weight.size(1), out = weight.size(0);
     const at::Tensor x2 = x.reshape({-1, in}).contiguous();
     const at::Tensor w = weight.contiguous();
-    ctx->save_for_backward({x2, w});
+    // Only what the backward needs, as at::linear: x for dW, W for dx.
+    ctx->save_for_backward(
+        {weight.requires_grad() ? x2 : at::Tensor(), x.requires_grad() ? w : at::Tensor()});
+    ctx->saved_data["in"] = in;
+    ctx->saved_data["out"] = out;
     ctx->saved_data["has_bias"] = bias.defined();
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = out;
@@ -46,7 +50,8 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x2 = saved[0], &w = saved[1];
-    const int64_t m = x2.size(0), in = w.size(1), out = w.size(0);
+    const int64_t in = ctx->saved_data["in"].toInt(), out = ctx->saved_data["out"].toInt();
+    const int64_t m = grad_outputs[0].numel() / out;
     const at::Tensor g = grad_outputs[0].reshape({m, out}).contiguous();  // dL/dy [M, out]
     at::Tensor grad_x, grad_w, grad_b;
     if (ctx->needs_input_grad(0)) {  // dx = g W  [M, in]

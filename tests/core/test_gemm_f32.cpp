@@ -112,6 +112,13 @@ TEST_F(GemmF32, LinearAndItsGradientsMatchAtLinearInDouble) {
       EXPECT_TRUE(close(b.grad(), bd.grad()));
     }
   }
+  // A frozen weight (the LoRA base) or an input without gradient: the other gradient alone, still exact.
+  const at::Tensor x = at::randn({64, 70}), w = at::randn({90, 70}), grad = at::randn({64, 90});
+  const at::Tensor x_grad = x.clone().requires_grad_(), w_grad = w.clone().requires_grad_();
+  linear(x_grad, w, at::Tensor()).backward(grad);
+  linear(x, w_grad, at::Tensor()).backward(grad);
+  EXPECT_TRUE(at::allclose(x_grad.grad(), at::mm(grad, w), 1e-5, 1e-4));
+  EXPECT_TRUE(at::allclose(w_grad.grad(), at::mm(grad.t(), x), 1e-5, 1e-4));
   // A few rows (decoding) and other dtypes take at::linear.
   EXPECT_FALSE(linear_uses_gemm_f32(at::randn({2, 70}), at::randn({90, 70}), at::Tensor()));
   EXPECT_FALSE(linear_uses_gemm_f32(at::randn({64, 70}).to(at::kBFloat16),
