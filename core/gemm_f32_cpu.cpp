@@ -76,9 +76,9 @@ constexpr std::array<std::array<std::array<TileFn, 4>, kMr>, 2> kTiles = {tile_t
 
 int64_t panels(int64_t n) { return ceil_div(n, kNr); }
 
-// B[k, n] as kNr-wide panels [panels(n)][k][kNr], zero beyond column n. Panels [first, last).
-LREC_AVX512 void pack_panels(int64_t k, int64_t n, Operand b, float* out, int64_t first, int64_t last) {
-  for (int64_t jp = first; jp < last; ++jp) {
+// B[k, n] as kNr-wide panels [panels(n)][k][kNr], zero beyond column n.
+LREC_AVX512 void pack_panels(int64_t k, int64_t n, Operand b, float* out) {
+  for (int64_t jp = 0; jp < panels(n); ++jp) {
     const int64_t n0 = jp * kNr, width = std::min(kNr, n - n0);
     float* panel = out + jp * k * kNr;
     if (b.cs == 1) {
@@ -97,30 +97,26 @@ LREC_AVX512 void pack_panels(int64_t k, int64_t n, Operand b, float* out, int64_
   }
 }
 
-// Rows [0, m) and the panels [first, last) of C (= or +=) A · B, B packed by pack_panels over all of k.
-LREC_AVX512 void gemm_packed(int64_t m, int64_t n, int64_t k, Operand a, const float* packed, int64_t first,
-                             int64_t last, float* c, int64_t ldc, bool accumulate) {
+// C[m, n] (= or +=) A · B with B packed by pack_panels over all of k, in kKc-deep slices.
+LREC_AVX512 void gemm_packed(int64_t m, int64_t n, int64_t k, Operand a, const float* packed, float* c,
+                             int64_t ldc, bool accumulate) {
   const bool transposed_a = a.rs == 1 && a.cs != 1;
   const int64_t a_ld = transposed_a ? a.cs : a.rs;
   const auto& tiles = kTiles[transposed_a];
-  const int64_t panels_per_block = kNc / kNr;
-  for (int64_t jb = first; jb < last; jb += panels_per_block) {
-    const int64_t jb_end = std::min(last, jb + panels_per_block);
-    for (int64_t pc = 0; pc < k; pc += kKc) {
-      const int64_t kc = std::min(kKc, k - pc);
-      const bool acc_now = accumulate || pc > 0;
-      for (int64_t ic = 0; ic < m; ic += kMc) {
-        const int64_t ic_end = std::min(m, ic + kMc);
-        for (int64_t jp = jb; jp < jb_end; ++jp) {
-          const int64_t n0 = jp * kNr, width = std::min(kNr, n - n0);
-          const int64_t vectors = ceil_div(width, 16);
-          const __mmask16 tail = bf16::lanes_below(16 * (vectors - 1), width);
-          const float* panel = packed + (jp * k + pc) * kNr;
-          for (int64_t ir = ic; ir < ic_end; ir += kMr) {
-            const int64_t rows = std::min<int64_t>(kMr, ic_end - ir);
-            const float* a_tile = transposed_a ? a.data + pc * a_ld + ir : a.data + ir * a_ld + pc;
-            tiles[rows - 1][vectors - 1](kc, a_tile, a_ld, panel, c + ir * ldc + n0, ldc, tail, acc_now);
-          }
+  for (int64_t pc = 0; pc < k; pc += kKc) {
+    const int64_t kc = std::min(kKc, k - pc);
+    const bool acc_now = accumulate || pc > 0;
+    for (int64_t ic = 0; ic < m; ic += kMc) {
+      const int64_t ic_end = std::min(m, ic + kMc);
+      for (int64_t jp = 0; jp < panels(n); ++jp) {
+        const int64_t n0 = jp * kNr, width = std::min(kNr, n - n0);
+        const int64_t vectors = ceil_div(width, 16);
+        const __mmask16 tail = bf16::lanes_below(16 * (vectors - 1), width);
+        const float* panel = packed + (jp * k + pc) * kNr;
+        for (int64_t ir = ic; ir < ic_end; ir += kMr) {
+          const int64_t rows = std::min<int64_t>(kMr, ic_end - ir);
+          const float* a_tile = transposed_a ? a.data + pc * a_ld + ir : a.data + ir * a_ld + pc;
+          tiles[rows - 1][vectors - 1](kc, a_tile, a_ld, panel, c + ir * ldc + n0, ldc, tail, acc_now);
         }
       }
     }
@@ -149,8 +145,8 @@ void gemm_blocked(int64_t m, int64_t n, int64_t k, Operand a, Operand b, float* 
     const int64_t nc = std::min(kNc, n - jc);
     for (int64_t pc = 0; pc < k; pc += kKc) {
       const int64_t kc = std::min(kKc, k - pc);
-      pack_panels(kc, nc, {b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, packed.data(), 0, panels(nc));
-      gemm_packed(m, nc, kc, {a.data + pc * a.cs, a.rs, a.cs}, packed.data(), 0, panels(nc), c + jc, ldc,
+      pack_panels(kc, nc, {b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, packed.data());
+      gemm_packed(m, nc, kc, {a.data + pc * a.cs, a.rs, a.cs}, packed.data(), c + jc, ldc,
                   accumulate || pc > 0);
     }
   }
@@ -165,14 +161,14 @@ void PackedB::pack(int64_t k, int64_t n, Operand b) {
   k_ = k;
   n_ = n;
   data_.resize(panels(n) * k * kNr);
-  pack_panels(k, n, b, data_.data(), 0, panels(n));
+  pack_panels(k, n, b, data_.data());
 }
 
 void gemm_serial(int64_t m, Operand a, const PackedB& b, float* c, int64_t ldc, bool accumulate) {
   check_operand(a, "A");
   if (m == 0 || b.n() == 0) return;
   if (b.k() == 0) return zero_unless(accumulate, m, b.n(), c, ldc);
-  gemm_packed(m, b.n(), b.k(), a, b.data(), 0, panels(b.n()), c, ldc, accumulate);
+  gemm_packed(m, b.n(), b.k(), a, b.data(), c, ldc, accumulate);
 }
 
 void gemm(int64_t m, int64_t n, int64_t k, Operand a, Operand b, float* c, int64_t ldc, bool accumulate) {

@@ -44,7 +44,8 @@ class PackedB {
   std::vector<float> data_;
 };
 
-// C[M, N] (= or +=) A[M, K] · B[K, N] with C row-major (row stride ldc), on the calling thread.
+// C[M, N] (= or +=) A[M, K] · B[K, N] with C row-major (row stride ldc), on the calling thread, for products
+// that reuse one B (the fused LRURec head's blocks); K is sliced, N is not blocked.
 void gemm_serial(int64_t m, Operand a, const PackedB& b, float* c, int64_t ldc, bool accumulate);
 
 // The same, with the rows (or, for few rows, the columns) of C shared among LibTorch's intra-op threads.
