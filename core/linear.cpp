@@ -16,6 +16,13 @@ constexpr int64_t kMinRows = 32;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
+// `sizes` with its last dimension replaced by `last`.
+std::vector<int64_t> with_last(at::IntArrayRef sizes, int64_t last) {
+  std::vector<int64_t> shape(sizes.begin(), sizes.end());
+  shape.back() = last;
+  return shape;
+}
+
 // x2 [M, in] -> x2 Wᵀ (+ b), allocated as `shape` ([..., out], M rows).
 at::Tensor forward_product(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias,
                            at::IntArrayRef shape) {
@@ -41,10 +48,7 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
         {weight.requires_grad() ? x2 : at::Tensor(), x.requires_grad() ? w : at::Tensor()});
     ctx->saved_data["in"] = in;
     ctx->saved_data["out"] = out;
-    ctx->saved_data["has_bias"] = bias.defined();
-    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-    shape.back() = out;
-    return forward_product(x2, w, bias, shape);
+    return forward_product(x2, w, bias, with_last(x.sizes(), out));
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
@@ -58,9 +62,7 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
       grad_x = at::empty({m, in}, g.options());
       f32::gemm(m, in, out, f32::row_major(g.const_data_ptr<float>(), out),
                 f32::row_major(w.const_data_ptr<float>(), in), grad_x.mutable_data_ptr<float>(), in, false);
-      std::vector<int64_t> shape(grad_outputs[0].sizes().begin(), grad_outputs[0].sizes().end());
-      shape.back() = in;
-      grad_x = grad_x.view(shape);
+      grad_x = grad_x.view(with_last(grad_outputs[0].sizes(), in));
     }
     if (ctx->needs_input_grad(1)) {
       // The kernel packs its B operand: B = x (dW = gᵀ x [out, in]) or, when out < in as for LoRA's A,
@@ -78,7 +80,7 @@ class LinearF32 : public torch::autograd::Function<LinearF32> {
                   false);
       }
     }
-    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum(0);
+    if (ctx->needs_input_grad(2)) grad_b = g.sum(0);  // never for the empty stand-in of no bias
     return {grad_x, grad_w, grad_b};
   }
 };
