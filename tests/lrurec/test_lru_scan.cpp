@@ -1,11 +1,15 @@
 // The LRU scan kernels against the sequential reference loop: forward, dL/du and dL/dλ, in fp32 within
-// 1e-5 relative; the fused kernel against finite differences in fp64.
+// 1e-5 relative; the fused kernel against finite differences in fp64. The CUDA kernels' chunked scan also
+// runs here without a GPU, through a CPU emulation of its thread blocks.
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <limits>
+
+#include "lrurec/cuda/lru_scan_emulator.h"
 #include "lrurec/lru_scan.h"
 
 namespace lrec::lrurec {
@@ -83,6 +87,57 @@ TEST(LruScan, CudaKernelMatchesSequentialReference) {
   for (const Case& c : kCases) expect_parity(c, ScanKernel::kFused, at::Device(at::kCUDA, 0));
 }
 
+template <class T>
+ScanResult run_chunked_emulation(const at::Tensor& u, const at::Tensor& lambda, const at::Tensor& mask,
+                                 const at::Tensor& upstream, chunked::ThreadOrder order) {
+  const int64_t B = u.size(0), L = u.size(1), N = u.size(2) / 2;
+  const at::Tensor mask_u8 = mask.to(at::kByte).contiguous();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  at::Tensor h = at::full_like(u, nan), grad_u = at::full_like(u, nan);
+  at::Tensor grad_lambda_rows = at::full({B, 2 * N}, nan, u.options());  // [B, 2N] per-row partial sums
+  chunked::emulate_forward(ScanForwardParams<T>{B, L, N, u.data_ptr<T>(), lambda.data_ptr<T>(),
+                                                mask_u8.data_ptr<uint8_t>(), h.data_ptr<T>()},
+                           order);
+  chunked::emulate_backward(ScanBackwardParams<T>{B, L, N, upstream.data_ptr<T>(), h.data_ptr<T>(),
+                                                  lambda.data_ptr<T>(), mask_u8.data_ptr<uint8_t>(),
+                                                  grad_u.data_ptr<T>(), grad_lambda_rows.data_ptr<T>()},
+                            order);
+  return {h, grad_u, grad_lambda_rows.sum(0)};
+}
+
+template <class T>
+void expect_chunked_emulation_parity(const Case& c, at::ScalarType dtype, double tolerance) {
+  at::manual_seed(c.batch * 1000 + c.length);
+  const at::Tensor u = at::randn({c.batch, c.length, 2 * c.state}, dtype);
+  const at::Tensor lambda = random_lambda(c.state, dtype);
+  const at::Tensor mask = left_padding_mask(c.batch, c.length);
+  const at::Tensor upstream = at::randn({c.batch, c.length, 2 * c.state}, dtype);
+  const ScanResult want = run(ScanKernel::kSequential, u, lambda, mask, upstream);
+  const ScanResult got = run_chunked_emulation<T>(u, lambda, mask, upstream, chunked::ThreadOrder::kForward);
+  const ScanResult reversed =
+      run_chunked_emulation<T>(u, lambda, mask, upstream, chunked::ThreadOrder::kReverse);
+  const std::string label = fmt::format("B={} L={} N={} {}", c.batch, c.length, c.state, at::toString(dtype));
+  EXPECT_LT(max_relative_error(got.h, want.h), tolerance) << label;
+  EXPECT_LT(max_relative_error(got.grad_u, want.grad_u), tolerance) << label;
+  EXPECT_LT(max_relative_error(got.grad_lambda, want.grad_lambda), tolerance) << label;
+  EXPECT_TRUE(at::equal(got.h, reversed.h) && at::equal(got.grad_u, reversed.grad_u) &&
+              at::equal(got.grad_lambda, reversed.grad_lambda))
+      << label << ": the result depends on the order of the threads within a phase";
+}
+
+// The CUDA kernels' launch emulated on the CPU (lrurec/cuda/lru_scan_emulator.h), with its outputs
+// starting as NaN so that a missed one shows, and the threads of each phase in both orders.
+// L below, at and far above kChunks, N across several channel tiles and with a partial last tile.
+TEST(LruScan, CudaChunkedScanEmulatedOnCpuMatchesSequentialReference) {
+  std::vector<Case> cases = kCases;
+  cases.push_back({3, 9, 40});
+  cases.push_back({2, chunked::kChunks, chunked::kTile});
+  for (const Case& c : cases) {
+    expect_chunked_emulation_parity<float>(c, at::kFloat, 1e-5);
+    expect_chunked_emulation_parity<double>(c, at::kDouble, 1e-12);
+  }
+}
+
 TEST(LruScan, PaddingNeverLeaksIntoRealPositions) {
   // A row's real positions give the same states whatever the padded positions hold.
   at::manual_seed(3);
@@ -146,8 +201,9 @@ TEST(LruScan, PackedFusedMatchesTheDenseSequentialReference) {
       (want * upstream).sum().backward();
       EXPECT_LT(max_relative_error(h.detach(), want.detach()), 1e-5) << label;
       EXPECT_LT(max_relative_error(u.grad(), ur.grad()), 1e-5) << label;
-      if (lambdar.grad().defined())
+      if (lambdar.grad().defined()) {
         EXPECT_LT(max_relative_error(lambda.grad(), lambdar.grad()), 1e-5) << label;
+      }
     }
   }
   EXPECT_THROW(pack_positions(at::ones({2, 3}, at::kBool), at::zeros({2, 3}, at::kBool)), std::runtime_error);
