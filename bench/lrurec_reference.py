@@ -16,10 +16,10 @@ choice that shapes its math or its speed:
   - CrossEntropyLoss(ignore_index=0), AdamW (eps 1e-9, weight decay 0.01 except for names that contain
     "bias" or "layer_norm"), clip_grad_norm_ at 5.0.
 
-usage: python bench/lrurec_reference.py [--steps N] [--threads T]
+usage: python bench/lrurec_reference.py [--steps N] [--threads T] [--scan-device cuda]
 Prints `RESULT <name> <seconds>` lines on stdout (scan_log_depth, step_ml1m, step_small, and the two steps
-under bf16 autocast: step_ml1m_autocast, step_small_autocast); everything else
-goes to stderr.
+under bf16 autocast: step_ml1m_autocast, step_small_autocast; with --scan-device, the scan alone on that
+device); everything else goes to stderr.
 """
 import argparse
 import math
@@ -204,7 +204,7 @@ def random_batch(B, L, num_items):
     return sequence[:, :L] * real, sequence[:, 1:] * real
 
 
-def bench_scan(steps):
+def bench_scan(steps, device="cpu"):
     """The official log-depth scan alone, forward + backward, B 128, L 200, N 64 complex channels."""
     B, L, N = 128, 200, 64
     torch.manual_seed(0)
@@ -212,15 +212,17 @@ def bench_scan(steps):
     r = 0.8 + 0.19 * torch.rand(N)
     phase = 2 * math.pi * torch.rand(N)
     lamb0 = torch.polar(r, phase)
-    mask = random_batch(B, L, 10)[0] > 0
-    upstream = torch.randn(B, L, N, 2)
+    mask = (random_batch(B, L, 10)[0] > 0).to(device)
+    upstream = torch.randn(B, L, N, 2, device=device)
 
-    u, lamb = u0.clone().requires_grad_(), lamb0.clone().requires_grad_()
+    u, lamb = u0.to(device).requires_grad_(), lamb0.to(device).requires_grad_()
 
     def call():  # the op alone: forward, then backward from a given dL/dh
         padded_u, padded_mask = pad_to_power_of_two(u, mask)
         h = lru_parallel(padded_u, lamb, padded_mask)[:, -L:]
         torch.autograd.grad(torch.view_as_real(h), (u, lamb), upstream)
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     return seconds_per_call(steps, call)
 
@@ -271,10 +273,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="timed steps after one warm-up")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    parser.add_argument("--scan-device", default="", help="only the scan, on this device (e.g. cuda)")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     print(f"lrurec_reference: torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
+    if args.scan_device:
+        print(f"RESULT scan_log_depth {bench_scan(args.steps, args.scan_device):.6f}", flush=True)
+        return
     results = [
         ("scan_log_depth", bench_scan(args.steps)),
         ("step_ml1m", bench_step(128, 200, 3416, args.steps)),
