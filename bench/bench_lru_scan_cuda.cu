@@ -93,8 +93,8 @@ Result<T> run_emulated(Problem<T>& p) {
   const Shape& s = p.shape;
   Result<T> r{std::vector<T>(p.u.size(), NAN), std::vector<T>(p.u.size(), NAN),
               std::vector<T>(static_cast<size_t>(s.batch * 2 * s.state), NAN)};
-  chunked::emulate_forward(
-      ScanForwardParams<T>{s.batch, s.length, s.state, p.u.data(), p.lambda.data(), p.mask.data(), r.h.data()});
+  chunked::emulate_forward(ScanForwardParams<T>{s.batch, s.length, s.state, p.u.data(), p.lambda.data(),
+                                                p.mask.data(), r.h.data()});
   chunked::emulate_backward(ScanBackwardParams<T>{s.batch, s.length, s.state, p.grad_h.data(), r.h.data(),
                                                   p.lambda.data(), p.mask.data(), r.grad_u.data(),
                                                   r.grad_lambda.data()});
@@ -155,8 +155,8 @@ bool check_parity(const Shape& s, double tolerance, const char* dtype) {
   const double e_lambda = max_relative_error(got.grad_lambda, want.grad_lambda);
   const bool ok = e_h < tolerance && e_u < tolerance && e_lambda < tolerance;
   std::printf("%-5s B=%-3lld L=%-5lld N=%-4lld h %.1e  dL/du %.1e  dL/dlambda %.1e  %s\n", dtype,
-              static_cast<long long>(s.batch), static_cast<long long>(s.length), static_cast<long long>(s.state),
-              e_h, e_u, e_lambda, ok ? "ok" : "DIFFERS");
+              static_cast<long long>(s.batch), static_cast<long long>(s.length),
+              static_cast<long long>(s.state), e_h, e_u, e_lambda, ok ? "ok" : "DIFFERS");
   return ok;
 }
 
@@ -169,8 +169,9 @@ int main(int argc, char** argv) {
     const int timed_calls = argc > 1 ? std::atoi(argv[1]) : 200;
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, 0), "no CUDA device");
-    std::printf("device: %s, %d SMs\nparity with the CPU emulation of the launch (tolerance 1e-5 fp32, 1e-12 fp64)\n",
-                prop.name, prop.multiProcessorCount);
+    std::printf(
+        "device: %s, %d SMs\nparity with the CPU emulation of the launch (tolerance 1e-5 fp32, 1e-12 fp64)\n",
+        prop.name, prop.multiProcessorCount);
     bool ok = true;
     for (const Shape& s : std::vector<Shape>{{4, 7, 5},
                                              {5, 1, 3},
@@ -190,9 +191,10 @@ int main(int argc, char** argv) {
     // Least traffic: forward reads u twice and writes h; backward reads dL/dh twice and h, writes dL/du.
     const double bytes = 7.0 * s.batch * s.length * 2 * s.state * sizeof(float);
     std::printf("RESULT scan_cuda_fused %.6f\n", ms / 1e3);
-    std::printf("fp32 B 128 L 200 N 64, forward + backward: %.4f ms per call (mean of %d), %.0f GB/s of the "
-                "least traffic\n",
-                ms, timed_calls, bytes / (ms / 1e3) / 1e9);
+    std::printf(
+        "fp32 B 128 L 200 N 64, forward + backward: %.4f ms per call (mean of %d), %.0f GB/s of the "
+        "least traffic\n",
+        ms, timed_calls, bytes / (ms / 1e3) / 1e9);
     if (!ok) std::printf("FAILED: the CUDA kernels differ from the emulation of their launch\n");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {
