@@ -167,10 +167,34 @@ std::vector<RankerExample> make_ranker_eval_examples(const Dataset& ds, Split sp
     }
     const auto it = std::find(candidates.begin(), candidates.end(), target);
     const int32_t label = it == candidates.end() ? -1 : static_cast<int32_t>(it - candidates.begin());
-    examples.push_back(
-        {static_cast<int32_t>(u), last(ds.history(u, split), max_history), std::move(candidates), label});
+    examples.push_back({static_cast<int32_t>(u), last(ds.history(u, split), max_history),
+                        std::move(candidates), label, label + 1});
   }
   return examples;
+}
+
+void shuffle_candidates(std::vector<RankerExample>& examples, std::span<const size_t> order, uint64_t seed) {
+  std::vector<uint8_t> seen(examples.size(), 0);
+  bool permutation = order.size() == examples.size();
+  for (const size_t i : order) permutation = permutation && i < examples.size() && !seen[i]++;
+  if (!permutation)
+    fail("shuffle_candidates: the order must list each of the {} examples once.", examples.size());
+  std::mt19937_64 deal(seed);
+  uint64_t next = deal();
+  for (const size_t i : order) {
+    RankerExample& e = examples[i];
+    std::mt19937_64 rng(mix_seed(seed, static_cast<uint64_t>(e.user)));
+    if (e.label < 0) {
+      shuffle(e.candidates, rng);
+      continue;
+    }
+    const int32_t target = e.candidates[static_cast<size_t>(e.label)];
+    e.candidates.erase(e.candidates.begin() + e.label);
+    shuffle(e.candidates, rng);
+    const size_t position = next++ % (e.candidates.size() + 1);
+    e.candidates.insert(e.candidates.begin() + static_cast<ptrdiff_t>(position), target);
+    e.label = static_cast<int32_t>(position);
+  }
 }
 
 }  // namespace lrec::data

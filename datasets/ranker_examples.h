@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,14 +22,17 @@ struct RankerExample {
   std::vector<int32_t> history;     // the last max_history items before the target, chronological
   std::vector<int32_t> candidates;  // num_candidates items
   int32_t label;                    // index of the target in candidates; -1 when it was not retrieved
+  int32_t retriever_rank = 0;       // eval examples: the target's 1-based rank in the retriever's list, 0
+                                    // when it was not retrieved (unused in training examples)
 };
 
 struct RankerExampleConfig {
-  int max_history = 20;              // LlamaRec llm_max_history
-  int num_candidates = 20;           // LlamaRec llm_negative_sample_size + 1
-  std::string negatives = "random";  // "random" (LlamaRec) or "retriever" (hard negatives)
-  int64_t max_train_examples = 0;    // 0: all; else a seeded uniform subset of this size
-  int examples_per_user = 0;         // 0: all prefixes; else each user's most recent ones
+  int max_history = 20;                  // LlamaRec llm_max_history
+  int num_candidates = 20;               // LlamaRec llm_negative_sample_size + 1
+  std::string negatives = "random";      // "random" (LlamaRec) or "retriever" (hard negatives)
+  int64_t max_train_examples = 0;        // 0: all; else a seeded uniform subset of this size
+  int examples_per_user = 0;             // 0: all prefixes; else each user's most recent ones
+  std::string eval_order = "retriever";  // val/test candidates: "retriever" (LlamaRec) or "shuffled"
   uint64_t seed = 42;
 
   template <class V>
@@ -38,6 +42,7 @@ struct RankerExampleConfig {
     v("negatives", negatives, {"random", "retriever"});
     v("max_train_examples", max_train_examples);
     v("examples_per_user", examples_per_user);
+    v("eval_order", eval_order, {"retriever", "shuffled"});
     v("seed", seed);
   }
 };
@@ -61,5 +66,17 @@ std::vector<RankerExample> make_ranker_train_examples(const Dataset& dataset, co
 std::vector<RankerExample> make_ranker_eval_examples(const Dataset& dataset, Split split,
                                                      const RetrievedCandidates& retrieved, int num_candidates,
                                                      int max_history);
+
+// Presents each example's candidates in a new order, for measuring what a ranker reads from the
+// candidates rather than from their positions: LLM rankers favour some positions (Hou et al. 2023, "Large
+// Language Models are Zero-Shot Rankers"), and in the retriever's order the positions carry the
+// retriever's ranking. The targets are dealt to the positions in turn along `order` (a permutation of
+// the example indices; the first retrieved example takes a seeded position, the next the following one,
+// and so on, wrapping), so that in every prefix of `order` each position holds the target equally often
+// within one: a ranker that reads nothing but the positions then scores what a random order scores on
+// average, whatever positions it prefers. The other candidates are shuffled (seeded by seed and the
+// user). label follows the target; retriever_rank stays.
+void shuffle_candidates(std::vector<RankerExample>& examples, std::span<const size_t> order, uint64_t seed);
+
 
 }  // namespace lrec::data

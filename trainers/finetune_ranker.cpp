@@ -179,7 +179,15 @@ class Recipe {
     val_examples_ = data::make_ranker_eval_examples(dataset_, data::Split::kVal, val_retrieved_, n, h);
     test_examples_ = data::make_ranker_eval_examples(dataset_, data::Split::kTest,
                                                      lrurec::to_retrieved(candidates.test), n, h);
-    val_subset_ = periodic_val_subset();
+    const std::vector<size_t> val_order =
+        data::EpochShuffler(t.seed ^ 0x5eed, val_examples_.size()).next_batch(val_examples_.size());
+    val_subset_ = periodic_val_subset(val_order);
+    if (cfg_.examples.eval_order == "shuffled") {  // targets dealt evenly over the periodic subset too
+      data::shuffle_candidates(val_examples_, val_order, cfg_.examples.seed);
+      std::vector<size_t> test_order(test_examples_.size());
+      std::iota(test_order.begin(), test_order.end(), 0);
+      data::shuffle_candidates(test_examples_, test_order, cfg_.examples.seed + 1);
+    }
 
     ranker_ = llm::load_ranker_model(cfg_.model, cfg_.lora);
     prompts_.emplace(ranker_.tokenizer, cfg_.prompt);
@@ -263,6 +271,7 @@ class Recipe {
                           {"seconds_to_best", state_.best_elapsed_s},
                           {"seconds_total", state_.elapsed_s},
                           {"num_candidates", cfg_.examples.num_candidates},
+                          {"eval_order", cfg_.examples.eval_order},
                           {"random_order_ndcg@10", random_order_ndcg(cfg_.examples.num_candidates, 10)},
                           {"test", test.to_json()},
                           {"val", val.to_json()}};
@@ -275,9 +284,10 @@ class Recipe {
       log::info("merged model written to {}", merged.string());
     }
     std::string table = fmt::format(
-        "\ntest, best model (step {}): {} users, {} with the target in the retriever's top {} ({:.1f}%)\n",
+        "\ntest, best model (step {}): {} users, {} with the target in the retriever's top {} ({:.1f}%); "
+        "the ranker saw the candidates {}\n",
         state_.best_step, test.users, test.retrieved, cfg_.examples.num_candidates,
-        100.0 * double(test.retrieved) / double(std::max<int64_t>(test.users, 1)));
+        100.0 * double(test.retrieved) / double(std::max<int64_t>(test.users, 1)), candidate_order());
     table += "                         ";
     for (int k : cfg_.train.metric_ks) table += fmt::format("  Recall@{:<2} NDCG@{:<2} MRR@{:<2}", k, k, k);
     const auto row = [&](const char* name, const std::map<std::string, double>& m) {
@@ -299,16 +309,17 @@ class Recipe {
 
  private:
   bool full() const { return cfg_.model.mode == "full"; }
+  const char* candidate_order() const {
+    return cfg_.examples.eval_order == "shuffled" ? "shuffled" : "in retriever order";
+  }
   llm::Padding padding() const { return {ranker_.pad_id, cfg_.train.pad_to_multiple}; }
   fs::path best_path() const { return out_ / (full() ? "best_model" : "best_adapter"); }
 
-  std::vector<size_t> periodic_val_subset() const {
-    std::vector<size_t> all(val_examples_.size());
-    std::iota(all.begin(), all.end(), 0);
+  // The first max_val_users of `order` (a seeded permutation of the val examples), in index order.
+  std::vector<size_t> periodic_val_subset(const std::vector<size_t>& order) const {
     const auto limit = static_cast<size_t>(cfg_.train.max_val_users);
-    if (limit == 0 || limit >= all.size()) return all;
-    data::EpochShuffler order(cfg_.train.seed ^ 0x5eed, all.size());
-    std::vector<size_t> subset = order.next_batch(limit);
+    const size_t size = limit == 0 ? order.size() : std::min(limit, order.size());
+    std::vector<size_t> subset(order.begin(), order.begin() + static_cast<ptrdiff_t>(size));
     std::sort(subset.begin(), subset.end());
     return subset;
   }
@@ -409,10 +420,11 @@ class Recipe {
     const auto batch = size_t(cfg_.train.eval_batch_size);
     for (size_t begin = 0; begin < scored.size(); begin += batch) {
       std::vector<std::vector<int64_t>> prompts;
-      std::vector<int64_t> labels;
+      std::vector<int64_t> labels, retriever_ranks;
       for (size_t j = begin; j < std::min(scored.size(), begin + batch); ++j) {
         prompts.push_back(encode(examples[scored[j]]));
         labels.push_back(examples[scored[j]].label);
+        retriever_ranks.push_back(examples[scored[j]].retriever_rank);
       }
       const at::Device device = ranker_.model->model->embed_tokens->weight.device();
       const at::Tensor scores = llm::letter_scores(*ranker_.model, llm::left_pad(prompts, padding(), device),
@@ -422,8 +434,8 @@ class Recipe {
       const at::Tensor ranks = target_ranks(scores, label);    // [B]
       ranker_subset.add(ranks);
       ranker_overall.add(ranks);
-      retriever_subset.add(label + 1);  // the candidates are in retriever order
-      retriever_overall.add(label + 1);
+      retriever_subset.add(retriever_ranks);
+      retriever_overall.add(retriever_ranks);
       bar.update(int64_t(labels.size()));
     }
     bar.finish();
@@ -445,10 +457,11 @@ class Recipe {
     const double ndcg = r.ranker_subset.at("NDCG@10");
     if (state_.record(ndcg, elapsed)) save_best();
     log::info(
-        "val step {}: ranker NDCG@10 {:.4f} Recall@5 {:.4f} (retriever order {:.4f} / {:.4f}) over {} users; "
-        "best {:.4f} at step {}",
+        "val step {}: ranker NDCG@10 {:.4f} Recall@5 {:.4f} (retriever order {:.4f} / {:.4f}) over {} users, "
+        "candidates {}; best {:.4f} at step {}",
         state_.step, ndcg, r.ranker_subset.at("Recall@5"), r.retriever_subset.at("NDCG@10"),
-        r.retriever_subset.at("Recall@5"), r.retrieved, state_.best_metric, state_.best_step);
+        r.retriever_subset.at("Recall@5"), r.retrieved, candidate_order(), state_.best_metric,
+        state_.best_step);
     std::map<std::string, double> row;
     for (const auto& [k, v] : r.ranker_subset) row[k] = v;
     for (const auto& [k, v] : r.retriever_subset) row["retriever_" + k] = v;

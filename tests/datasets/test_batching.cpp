@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <random>
 #include <set>
 
 #include "datasets/batching.h"
@@ -208,6 +209,53 @@ TEST(RankerExamples, EvalCandidatesKeepRetrieverOrderAndMarkMisses) {
   r.items.pop_back();
   EXPECT_NE(error_of([&] { make_ranker_eval_examples(ds, Split::kVal, r, 3, 20); }).find("cover 1 users"),
             std::string::npos);
+}
+
+// The shuffled evaluation order: the same candidates, the label follows the target, the retriever's rank
+// stays, misses stay misses, and along the given order the targets take every position equally often
+// (within one) in every prefix.
+TEST(RankerExamples, ShuffledCandidatesDealTheTargetsEvenly) {
+  const int n = 7;
+  std::mt19937_64 rng(3);
+  std::vector<RankerExample> in_order;
+  for (int32_t u = 0; u < 100; ++u) {
+    V candidates(n);
+    std::iota(candidates.begin(), candidates.end(), 100 * u);
+    const int32_t label = u % 10 == 9 ? -1 : static_cast<int32_t>(rng() % n);  // every tenth: a miss
+    in_order.push_back({u, {1}, candidates, label, label + 1});
+  }
+  std::vector<size_t> order(in_order.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  auto shuffled = in_order;
+  shuffle_candidates(shuffled, order, 7);
+  std::vector<int> count(n, 0);
+  int moved = 0;
+  for (const size_t i : order) {
+    const RankerExample &before = in_order[i], &after = shuffled[i];
+    EXPECT_EQ(std::multiset<int32_t>(after.candidates.begin(), after.candidates.end()),
+              std::multiset<int32_t>(before.candidates.begin(), before.candidates.end()));
+    moved += after.candidates != before.candidates;
+    EXPECT_EQ(after.retriever_rank, before.retriever_rank);
+    if (before.label < 0) {
+      EXPECT_EQ(after.label, -1);
+      continue;
+    }
+    EXPECT_EQ(after.candidates[static_cast<size_t>(after.label)],
+              before.candidates[static_cast<size_t>(before.label)]);
+    ++count[static_cast<size_t>(after.label)];
+    EXPECT_LE(*std::max_element(count.begin(), count.end()) - *std::min_element(count.begin(), count.end()),
+              1);
+  }
+  EXPECT_GT(moved, 90);
+  auto again = in_order;
+  shuffle_candidates(again, order, 7);
+  for (size_t i = 0; i < again.size(); ++i) EXPECT_EQ(again[i].candidates, shuffled[i].candidates);  // seeded
+  order.pop_back();
+  EXPECT_NE(error_of([&] { shuffle_candidates(again, order, 7); }).find("each of the 100 examples once"),
+            std::string::npos);
+  order.push_back(order.front());
+  EXPECT_NE(error_of([&] { shuffle_candidates(again, order, 7); }).find("once"), std::string::npos);
 }
 
 }  // namespace

@@ -122,6 +122,35 @@ TEST_F(FinetuneRanker, WritesAdapterMetricsAndTheTable) {
   EXPECT_EQ(adapter.at("peft_type"), "LORA");
 }
 
+// examples.eval_order=shuffled: the ranker sees each user's candidates in a fixed random order; the
+// retriever-order baseline, computed from the retriever's ranks, stays the same to the last digit, while
+// the ranker's figures move (the untrained tiny model prefers some positions).
+TEST_F(FinetuneRanker, ShuffledEvalOrderKeepsTheRetrieverBaseline) {
+  TempDir dir;
+  json metrics[2];
+  const char* orders[2] = {"retriever", "shuffled"};
+  for (int i = 0; i < 2; ++i) {
+    const fs::path out = dir / orders[i];
+    const auto run =
+        run_program(kFinetune, with(run_args(out, 1), {std::string("examples.eval_order=") + orders[i]}),
+                    dir / (std::string(orders[i]) + ".log"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find(i == 0 ? "candidates in retriever order" : "candidates shuffled"),
+              std::string::npos)
+        << run.output;
+    metrics[i] = json::parse(read_file(out / "test_metrics.json"));
+    EXPECT_EQ(metrics[i].at("eval_order"), orders[i]);
+  }
+  for (const char* split : {"test", "val"}) {
+    EXPECT_EQ(metrics[0].at(split).at("retriever"), metrics[1].at(split).at("retriever")) << split;
+    EXPECT_NE(metrics[0].at(split).at("ranker"), metrics[1].at(split).at("ranker")) << split;
+  }
+  const auto bad =
+      run_program(kFinetune, with(run_args(dir / "bad", 1), {"examples.eval_order=sorted"}), dir / "bad.log");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("examples.eval_order"), std::string::npos) << bad.output;
+}
+
 // The other options run end to end: retriever negatives, the letters-only loss without EOS, a bf16 base
 // with gradient checkpointing and LoRA on every projection.
 TEST_F(FinetuneRanker, OtherOptionsRun) {
