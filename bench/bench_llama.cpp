@@ -9,7 +9,6 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -56,18 +55,6 @@ llm::LlamaConfig bench_config() {
   return cfg;
 }
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-template <class Fn>
-double seconds_per_call(int calls, Fn&& fn) {
-  fn();  // warm-up
-  const double start = now();
-  for (int i = 0; i < calls; ++i) fn();
-  return (now() - start) / calls;
-}
-
 // Forward FLOPs of a prefill: 2 per weight per token in the decoder layers, causal attention (q kᵀ and
 // a v over the lower triangle), and the head at the last position.
 double prefill_flops(const llm::LlamaConfig& c, int64_t batch, int64_t length) {
@@ -82,7 +69,7 @@ double prefill_flops(const llm::LlamaConfig& c, int64_t batch, int64_t length) {
 double matmul_rate(at::ScalarType dtype, int steps, bool kernel = false) {
   const at::Tensor a = at::randn({4096, 768}).to(dtype), b = at::randn({768, 2048}).to(dtype);
   at::Tensor c = at::empty({4096, 2048});
-  const double s = seconds_per_call(steps * 5, [&] {
+  const double s = bench::mean_seconds(steps * 5, [&] {
     if (!kernel) return void(at::matmul(a, b));
     f32::gemm(4096, 2048, 768, f32::row_major(a.const_data_ptr<float>(), 768),
               f32::row_major(b.const_data_ptr<float>(), 2048), c.mutable_data_ptr<float>(), 2048, false);
@@ -103,15 +90,15 @@ Measured measure(at::ScalarType dtype, const BenchConfig& cfg) {
   model->eval();
   Measured m;
   const at::Tensor ids = at::randint(0, shape.vocab_size, {cfg.batch, cfg.length}, at::kLong);
-  m.prefill = seconds_per_call(cfg.steps, [&] { model->forward(ids); });
+  m.prefill = bench::mean_seconds(cfg.steps, [&] { model->forward(ids); });
   const at::Tensor prompt = at::randint(0, shape.vocab_size, {1, kPrompt}, at::kLong);
   const auto decode = [&] {
     llm::KVCache cache(shape.num_hidden_layers);
     llm::ForwardOptions opts{.cache = &cache};
     at::Tensor token = model->forward(prompt, opts).argmax(-1, true);  // [1, 1]
-    const double start = now();
+    const double start = bench::now_seconds();
     for (int i = 0; i < cfg.decode; ++i) token = model->forward(token, opts).argmax(-1, true);
-    return (now() - start) / cfg.decode;
+    return (bench::now_seconds() - start) / cfg.decode;
   };
   decode();  // warm-up
   m.decode = 1e9;

@@ -11,7 +11,6 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
-#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -39,14 +38,6 @@ struct BenchConfig {
   }
 };
 
-template <class Fn>
-double seconds_per_call(int calls, Fn&& fn) {
-  fn();  // warm-up
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < calls; ++i) fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / calls;
-}
-
 // Left-padded random training windows (tokens = items[:-1], labels = items[1:], padded alike, as
 // train_lrurec's windows): lengths uniform in [L/4, L].
 std::pair<at::Tensor, at::Tensor> random_batch(int64_t B, int64_t L, int64_t items) {
@@ -65,7 +56,7 @@ double scan_seconds(lrurec::ScanKernel kernel, int steps) {
   const at::Tensor mask = random_batch(B, L, 10).first > 0;
   const at::Tensor upstream = at::randn({B, L, 2 * N});
   const at::Tensor u = u0.clone().requires_grad_(), lambda = lambda0.clone().requires_grad_();
-  return seconds_per_call(steps, [&] {  // the op alone: forward, then backward from a given dL/dh
+  return bench::mean_seconds(steps, [&] {  // the op alone: forward, then backward from a given dL/dh
     torch::autograd::grad({lrurec::lru_scan(u, lambda, mask, kernel)}, {u, lambda}, {upstream});
   });
 }
@@ -89,11 +80,9 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::s
   torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(1e-3));
   const auto [tokens, labels] = random_batch(B, L, items);
   const auto params = model->parameters();
-  using clock = std::chrono::steady_clock;
   double phase[3] = {0, 0, 0};
-  const auto lap = [](clock::time_point& t) {
-    const auto now = clock::now();
-    const double s = std::chrono::duration<double>(now - t).count();
+  const auto lap = [](double& t) {  // seconds since t; t becomes now
+    const double now = bench::now_seconds(), s = now - t;
     t = now;
     return s;
   };
@@ -103,8 +92,8 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::s
     optimizer.zero_grad();
     model->loss(tokens, labels).backward();
   }
-  const double total = seconds_per_call(steps, [&] {
-    auto t = clock::now();
+  const double total = bench::mean_seconds(steps, [&] {
+    double t = bench::now_seconds();
     optimizer.zero_grad();
     at::Tensor loss = model->loss(tokens, labels);
     phase[0] += lap(t);

@@ -19,7 +19,6 @@
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -73,10 +72,6 @@ Shape bench_shape(bool quick) {
   return {c, 4, 512, 8, 512};
 }
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 struct Timing {
   double median, min, max;  // seconds per call
 };
@@ -87,9 +82,9 @@ Timing time_calls(int steps, Fn&& fn) {
   for (int i = 0; i < kWarmup; ++i) fn();
   std::vector<double> times;
   for (int i = 0; i < steps; ++i) {
-    const double start = now();
+    const double start = bench::now_seconds();
     fn();
-    times.push_back(now() - start);
+    times.push_back(bench::now_seconds() - start);
   }
   std::sort(times.begin(), times.end());
   const size_t n = times.size();

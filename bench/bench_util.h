@@ -11,15 +11,29 @@
 
 namespace lrec::bench {
 
+// Seconds on a monotonic clock.
+inline double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Mean seconds of `calls` calls after one warm-up.
+template <typename Fn>
+double mean_seconds(int calls, Fn&& fn) {
+  fn();
+  const double start = now_seconds();
+  for (int i = 0; i < calls; ++i) fn();
+  return (now_seconds() - start) / calls;
+}
+
 // Median seconds of `steps` calls after one warm-up.
 template <typename Fn>
 double median_seconds(int steps, Fn&& fn) {
   fn();
   std::vector<double> times;
   for (int i = 0; i < steps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
+    const double start = now_seconds();
     fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(now_seconds() - start);
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
