@@ -78,5 +78,4 @@ std::vector<RankerExample> make_ranker_eval_examples(const Dataset& dataset, Spl
 // user). label follows the target; retriever_rank stays.
 void shuffle_candidates(std::vector<RankerExample>& examples, std::span<const size_t> order, uint64_t seed);
 
-
 }  // namespace lrec::data

@@ -2,8 +2,8 @@
 // yet added) becomes, in place,
 //   G = (softmax(s + b) − onehot(y)) · inv_count      the gradient of the mean loss w.r.t. the logits
 // and the row's loss logsumexp(s + b) − (s + b)[y] is returned. Two kernels of the same math: a portable
-// one (plain float loops, the reference) and an AVX-512 one (vector exp), which the chunked portable head and the
-// fused heads of lrurec/linear_cross_entropy_cpu (fp32 and bf16 products) use.
+// one (plain float loops, the reference) and an AVX-512 one (vector exp), which the chunked portable head and
+// the fused heads of lrurec/linear_cross_entropy_cpu (fp32 and bf16 products) use.
 #pragma once
 
 #include <cmath>

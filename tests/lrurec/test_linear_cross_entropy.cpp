@@ -71,28 +71,26 @@ TEST_P(FusedHead, MatchesTheFormula) {
   const bool bf16 = products == HeadProducts::kBFloat16;
   if (!linear_cross_entropy_cpu_applies(at::zeros({1, 16}), at::zeros({1, 16}), products))
     GTEST_SKIP() << "this CPU lacks the kernel's instructions; the portable path is tested above";
-  {
-    at::manual_seed(3);
-    for (const auto& [P, V, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
-             {1, 7, 16}, {63, 33, 16}, {64, 64, 64}, {130, 1000, 64}, {301, 3417, 64}}) {
-      SCOPED_TRACE(::testing::Message() << "P " << P << " V " << V << " d " << d);
-      const auto inputs = [&](const at::Tensor& t) { return bf16 ? t.to(at::kBFloat16).to(at::kFloat) : t; };
-      const at::Tensor x0 = inputs(at::randn({P, d})), w0 = inputs(at::randn({V, d}) * 0.3);
-      const at::Tensor b0 = at::randn({V}) * 0.1;
-      const at::Tensor y = at::randint(0, V, {P}, at::kLong);
-      HeadGradients got;
-      const double loss_sum = linear_cross_entropy_cpu(x0, w0, b0, y, products, &got);
-      at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
-                 b = b0.clone().requires_grad_();
-      const at::Tensor want = at::cross_entropy_loss(at::linear(x, w, b), y);
-      want.backward();
-      const double grad_tolerance = bf16 ? 1e-2 : 1e-5;
-      EXPECT_NEAR(loss_sum / static_cast<double>(P), want.item<double>(), 1e-5 * want.item<double>());
-      EXPECT_LT(max_relative_error(got.x, x.grad()), grad_tolerance);
-      EXPECT_LT(max_relative_error(got.weight, w.grad()), grad_tolerance);
-      EXPECT_LT(max_relative_error(got.bias, b.grad()), 1e-5);  // summed from fp32 G
-      EXPECT_EQ(linear_cross_entropy_cpu(x0, w0, b0, y, products, nullptr), loss_sum);
-    }
+  at::manual_seed(3);
+  for (const auto& [P, V, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 7, 16}, {63, 33, 16}, {64, 64, 64}, {130, 1000, 64}, {301, 3417, 64}}) {
+    SCOPED_TRACE(::testing::Message() << "P " << P << " V " << V << " d " << d);
+    const auto inputs = [&](const at::Tensor& t) { return bf16 ? t.to(at::kBFloat16).to(at::kFloat) : t; };
+    const at::Tensor x0 = inputs(at::randn({P, d})), w0 = inputs(at::randn({V, d}) * 0.3);
+    const at::Tensor b0 = at::randn({V}) * 0.1;
+    const at::Tensor y = at::randint(0, V, {P}, at::kLong);
+    HeadGradients got;
+    const double loss_sum = linear_cross_entropy_cpu(x0, w0, b0, y, products, &got);
+    at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+               b = b0.clone().requires_grad_();
+    const at::Tensor want = at::cross_entropy_loss(at::linear(x, w, b), y);
+    want.backward();
+    const double grad_tolerance = bf16 ? 1e-2 : 1e-5;
+    EXPECT_NEAR(loss_sum / static_cast<double>(P), want.item<double>(), 1e-5 * want.item<double>());
+    EXPECT_LT(max_relative_error(got.x, x.grad()), grad_tolerance);
+    EXPECT_LT(max_relative_error(got.weight, w.grad()), grad_tolerance);
+    EXPECT_LT(max_relative_error(got.bias, b.grad()), 1e-5);  // summed from fp32 G
+    EXPECT_EQ(linear_cross_entropy_cpu(x0, w0, b0, y, products, nullptr), loss_sum);
   }
 }
 
