@@ -73,18 +73,27 @@ class PromptMaker {
   std::vector<int64_t> instruction_;
 };
 
+struct Batch {
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<int64_t> labels;
+};
+
+Batch next_batch(PromptMaker& maker, int n) {
+  Batch batch;
+  for (int i = 0; i < n; ++i) {
+    Example ex = maker.next();
+    batch.prompts.push_back(std::move(ex.prompt));
+    batch.labels.push_back(ex.label);
+  }
+  return batch;
+}
+
 double accuracy(LlamaForCausalLMImpl& model, PromptMaker& maker, const std::vector<int64_t>& letters, int n) {
   model.eval();
   c10::NoGradGuard no_grad;
-  std::vector<std::vector<int64_t>> prompts;
-  std::vector<int64_t> labels;
-  for (int i = 0; i < n; ++i) {
-    Example ex = maker.next();
-    prompts.push_back(std::move(ex.prompt));
-    labels.push_back(ex.label);
-  }
-  const at::Tensor best = letter_scores(model, left_pad(prompts, {}, at::kCPU), letters).argmax(1);
-  return best.eq(at::tensor(labels, at::kLong)).to(at::kDouble).mean().item<double>();
+  const Batch batch = next_batch(maker, n);
+  const at::Tensor best = letter_scores(model, left_pad(batch.prompts, {}, at::kCPU), letters).argmax(1);
+  return best.eq(at::tensor(batch.labels, at::kLong)).to(at::kDouble).mean().item<double>();
 }
 
 TEST(LetterBinding, TinyModelFromScratchLearnsWhichLetterStandsBeforeAMarkedTitle) {
@@ -118,15 +127,9 @@ TEST(LetterBinding, TinyModelFromScratchLearnsWhichLetterStandsBeforeAMarkedTitl
   double last_losses = 0;
   for (int step = 0; step < steps; ++step) {
     model->train();
-    std::vector<std::vector<int64_t>> prompts;
-    std::vector<int64_t> labels;
-    for (int i = 0; i < batch; ++i) {
-      Example ex = train.next();
-      prompts.push_back(std::move(ex.prompt));
-      labels.push_back(ex.label);
-    }
+    const Batch b = next_batch(train, batch);
     optimizer.zero_grad();
-    const at::Tensor loss = ranking_loss(*model, prompts, labels, letters, {}, options);
+    const at::Tensor loss = ranking_loss(*model, b.prompts, b.labels, letters, {}, options);
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     for (auto& group : optimizer.param_groups())
