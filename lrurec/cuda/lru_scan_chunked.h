@@ -1,5 +1,5 @@
 // The chunked scan that the CUDA kernels run (lru_scan.cu), written once for host and device: each phase
-// of a thread block is a function of one thread, so that tests/lrurec/test_lru_scan_chunked.cpp can run a
+// of a thread block is a function of one thread, so that tests/lrurec/test_lru_scan.cpp can run a
 // block's schedule on the CPU where no GPU is present.
 //
 // One thread block per (channel tile, batch row b); thread (c, k) owns state channel n = tile·kTile + c and
