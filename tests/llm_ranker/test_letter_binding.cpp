@@ -16,6 +16,7 @@
 
 #include <random>
 
+#include "datasets/random.h"
 #include "llm_ranker/letter_ranker.h"
 #include "llm_ranker/lora_linear.h"
 #include "tests/llm_ranker/llama_test_util.h"
@@ -59,7 +60,7 @@ class PromptMaker {
 
  private:
   static int64_t draw(std::mt19937_64& rng, int64_t n) {
-    return std::uniform_int_distribution<int64_t>(0, n - 1)(rng);
+    return static_cast<int64_t>(data::uniform_index(rng, static_cast<uint64_t>(n)));
   }
 
   void append_line(std::vector<int64_t>& out, std::vector<int64_t> head, bool marked) {
