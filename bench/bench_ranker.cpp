@@ -202,7 +202,8 @@ void bench_step(const Options& o, const Shape& s) {
   const auto step = [&] {
     optimizer.zero_grad();
     const at::Tensor loss = llm::ranking_loss(*m.model, prompts, labels, letters, llm::Padding{0, 1},
-                                              llm::RankingLossOptions{false, -1});
+                                              llm::RankingLossOptions{false, -1})
+                                .loss;
     loss.backward();
     optimizer.step();
     losses.push_back(loss.item<double>());

@@ -63,9 +63,9 @@ at::Tensor letter_scores(LlamaForCausalLMImpl& model, const PromptBatch& prompts
   return logits.index_select(1, long_tensor(letter_ids, logits.device())).to(at::kFloat);  // [B, n]
 }
 
-at::Tensor ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
-                        const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
-                        const Padding& padding, const RankingLossOptions& options) {
+RankingLoss ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                         const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
+                         const Padding& padding, const RankingLossOptions& options) {
   check_labels(labels, prompts.size(), letter_ids.size());
   const bool with_eos = options.eos_id >= 0;
   const at::Device device = model.model->embed_tokens->weight.device();
@@ -76,8 +76,9 @@ at::Tensor ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vect
   const at::Tensor at_letter = logits.select(1, 0);  // [B, V]: predicts the letter
   const at::Tensor label = long_tensor(labels, device);
   const at::Tensor letters = long_tensor(letter_ids, device);
-  at::Tensor loss = options.letters_only ? at::cross_entropy_loss(at_letter.index_select(1, letters), label)
-                                         : at::cross_entropy_loss(at_letter, letters.index_select(0, label));
+  const at::Tensor letter_ce = at::cross_entropy_loss(at_letter.index_select(1, letters), label);
+  at::Tensor loss =
+      options.letters_only ? letter_ce : at::cross_entropy_loss(at_letter, letters.index_select(0, label));
   if (with_eos) {
     const at::Tensor eos = at::full({batch.input_ids.size(0)}, options.eos_id, label.options());
     loss = (loss + at::cross_entropy_loss(logits.select(1, 1), eos)) / 2;
@@ -95,16 +96,17 @@ at::Tensor ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vect
                                /*ignore_index=*/-100);
     loss = loss + options.prompt_lm_weight * lm_loss;
   }
-  return loss;
+  return {loss, letter_ce.detach()};
 }
 
-at::Tensor ranking_loss_reference(LlamaForCausalLMImpl& model,
-                                  const std::vector<std::vector<int64_t>>& prompts,
-                                  const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
-                                  const RankingLossOptions& options) {
+RankingLoss ranking_loss_reference(LlamaForCausalLMImpl& model,
+                                   const std::vector<std::vector<int64_t>>& prompts,
+                                   const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
+                                   const RankingLossOptions& options) {
   check_labels(labels, prompts.size(), letter_ids.size());
   const at::Device device = model.model->embed_tokens->weight.device();
   at::Tensor total = at::zeros({}, at::kFloat), lm_sum = at::zeros({}, at::kFloat);
+  at::Tensor letter_ce_sum = at::zeros({}, at::kFloat);
   int64_t lm_count = 0;
   for (size_t b = 0; b < prompts.size(); ++b) {
     const int64_t letter = letter_ids[static_cast<size_t>(labels[b])];
@@ -116,14 +118,10 @@ at::Tensor ranking_loss_reference(LlamaForCausalLMImpl& model,
                                 .to(at::kFloat)
                                 .log_softmax(-1);  // [T + 1, V]
     const int64_t last = static_cast<int64_t>(prompts[b].size()) - 1;
-    at::Tensor nll;
-    if (options.letters_only) {
-      const at::Tensor at_letters =
-          logp[last].index_select(0, long_tensor(letter_ids, device)).log_softmax(0);
-      nll = -at_letters[labels[b]];
-    } else {
-      nll = -logp[last][letter];
-    }
+    const at::Tensor at_letters = logp[last].index_select(0, long_tensor(letter_ids, device)).log_softmax(0);
+    const at::Tensor letter_nll = -at_letters[labels[b]];
+    letter_ce_sum = letter_ce_sum + letter_nll.detach().cpu();
+    at::Tensor nll = options.letters_only ? letter_nll : -logp[last][letter];
     if (options.eos_id >= 0) nll = (nll - logp[last + 1][options.eos_id]) / 2;
     total = total + nll.cpu();
     for (int64_t i = 0; i < last; ++i) {
@@ -134,7 +132,7 @@ at::Tensor ranking_loss_reference(LlamaForCausalLMImpl& model,
   at::Tensor loss = total / static_cast<double>(prompts.size());
   if (options.prompt_lm_weight > 0)
     loss = loss + options.prompt_lm_weight * lm_sum / static_cast<double>(lm_count);
-  return loss;
+  return {loss, letter_ce_sum / static_cast<double>(prompts.size())};
 }
 
 }  // namespace lrec::llm

@@ -48,16 +48,24 @@ struct RankingLossOptions {
   double prompt_lm_weight = 0;
 };
 
-// Mean loss over the batch. prompts[b] are the prompt ids (no answer); labels[b] the target's index
-// among the n candidates (n = letter_ids.size()).
-at::Tensor ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
-                        const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
-                        const Padding& padding, const RankingLossOptions& options);
+// The loss to train, and beside it, detached, the cross-entropy of the target's letter among the n
+// candidate letters alone: the figure to read against chance (ln n) whatever the options add to the loss
+// (the full vocabulary, EOS averaged in, the prompt's next-token loss).
+struct RankingLoss {
+  at::Tensor loss;       // [] mean over the batch, with grad
+  at::Tensor letter_ce;  // [] mean over the batch, detached
+};
 
-// The same loss written out step by step from the full logits of every position (kAll), for tests.
-at::Tensor ranking_loss_reference(LlamaForCausalLMImpl& model,
-                                  const std::vector<std::vector<int64_t>>& prompts,
-                                  const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
-                                  const RankingLossOptions& options);
+// prompts[b] are the prompt ids (no answer); labels[b] the target's index among the n candidates
+// (n = letter_ids.size()).
+RankingLoss ranking_loss(LlamaForCausalLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                         const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
+                         const Padding& padding, const RankingLossOptions& options);
+
+// The same written out step by step from the full logits of every position (kAll), for tests.
+RankingLoss ranking_loss_reference(LlamaForCausalLMImpl& model,
+                                   const std::vector<std::vector<int64_t>>& prompts,
+                                   const std::vector<int64_t>& labels, const std::vector<int64_t>& letter_ids,
+                                   const RankingLossOptions& options);
 
 }  // namespace lrec::llm

@@ -143,6 +143,12 @@ double random_order_ndcg(int n, int k) {
   return sum / n;
 }
 
+// The training log's two losses: the one trained, and the target letter's cross-entropy among the
+// candidate letters alone (chance: ln n), which reads the same whatever the loss options add.
+struct StepLosses {
+  double loss = 0, letter_ce = 0;
+};
+
 class Recipe {
  public:
   explicit Recipe(RunConfig cfg) : cfg_(std::move(cfg)), out_(cfg_.output_dir) {}
@@ -219,22 +225,26 @@ class Recipe {
     const auto elapsed = [&] { return elapsed_before + seconds_since(start); };
     if (state_.step == 0 && !cfg_.resume) stop_ = validate(val_log, elapsed());
     ProgressBar bar("train", std::min(t.eval_every, total_steps_ - state_.step));
-    double loss_sum = 0;
+    StepLosses sums;
     int64_t loss_count = 0;
     while (!stop_ && state_.step < total_steps_) {
       const double lr = learning_rate(state_.step);
-      const double loss = train_step(lr);
+      const StepLosses losses = train_step(lr);
       ++state_.step;
-      loss_sum += loss;
+      sums.loss += losses.loss;
+      sums.letter_ce += losses.letter_ce;
       ++loss_count;
-      bar.update(1, fmt::format("epoch {} loss {:.4f} lr {:.2e}", shuffler_->epoch() + 1, loss, lr));
+      bar.update(1,
+                 fmt::format("epoch {} loss {:.4f} letter CE {:.4f} (chance {:.4f}) lr {:.2e}",
+                             shuffler_->epoch() + 1, losses.loss, losses.letter_ce, chance_letter_ce(), lr));
       if (state_.step % t.log_every == 0) {
         train_log.write({{"step", double(state_.step)},
                          {"epoch", double(shuffler_->epoch())},
-                         {"loss", loss_sum / double(loss_count)},
+                         {"loss", sums.loss / double(loss_count)},
+                         {"letter_ce", sums.letter_ce / double(loss_count)},
                          {"lr", lr},
                          {"elapsed_s", elapsed()}});
-        loss_sum = 0;
+        sums = {};
         loss_count = 0;
       }
       if (state_.step % t.eval_every == 0 || state_.step == total_steps_) {
@@ -347,6 +357,8 @@ class Recipe {
     return prompts_->encode(history, candidates);
   }
 
+  double chance_letter_ce() const { return std::log(double(letter_ids_.size())); }
+
   // HF's linear schedule with warmup: lr · s / warmup, then lr · (total - s) / (total - warmup).
   double learning_rate(int64_t s) const {
     const int64_t warmup = cfg_.train.warmup_steps;
@@ -364,14 +376,15 @@ class Recipe {
                                                              .weight_decay(cfg_.train.weight_decay));
   }
 
-  // One optimizer step over grad_accum_steps micro-batches; returns the mean loss.
-  double train_step(double lr) {
+  // One optimizer step over grad_accum_steps micro-batches; returns the means of the loss and of the
+  // target letter's cross-entropy among the candidate letters.
+  StepLosses train_step(double lr) {
     const TrainConfig& t = cfg_.train;
     ranker_.model->train();
     optimizer_->zero_grad();
     const llm::RankingLossOptions options{t.loss == "letters", t.eos ? ranker_.tokenizer.eos_id() : -1,
                                           t.prompt_lm_weight};
-    double loss_sum = 0;
+    StepLosses sums;
     for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
       if (shuffler_->epoch() != examples_epoch_) make_train_examples(shuffler_->epoch());
       std::vector<std::vector<int64_t>> prompts;
@@ -380,17 +393,18 @@ class Recipe {
         prompts.push_back(encode(train_examples_[i]));
         labels.push_back(train_examples_[i].label);
       }
-      const at::Tensor loss =
+      const llm::RankingLoss loss =
           llm::ranking_loss(*ranker_.model, prompts, labels, letter_ids_, padding(), options);
-      (loss / t.grad_accum_steps).backward();
-      loss_sum += loss.item<double>();
+      (loss.loss / t.grad_accum_steps).backward();
+      sums.loss += loss.loss.item<double>();
+      sums.letter_ce += loss.letter_ce.item<double>();
     }
     std::vector<at::Tensor> params;
     for (const auto& [name, p] : ranker_.trainable) params.push_back(p);
     torch::nn::utils::clip_grad_norm_(params, t.max_grad_norm);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     optimizer_->step();
-    return loss_sum / t.grad_accum_steps;
+    return {sums.loss / t.grad_accum_steps, sums.letter_ce / t.grad_accum_steps};
   }
 
   // Scores every example whose target was retrieved (the others score 0 whatever the ranker does).

@@ -130,7 +130,7 @@ TEST(LetterBinding, TinyModelFromScratchLearnsWhichLetterStandsBeforeAMarkedTitl
     model->train();
     const Batch b = next_batch(train, batch);
     optimizer.zero_grad();
-    const at::Tensor loss = ranking_loss(*model, b.prompts, b.labels, letters, {}, options);
+    const at::Tensor loss = ranking_loss(*model, b.prompts, b.labels, letters, {}, options).loss;
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     for (auto& group : optimizer.param_groups())

@@ -61,11 +61,21 @@ TEST_P(LossVariants, PaddedLossEqualsReference) {
   const auto prompts = random_prompts(5, 4);
   const std::vector<int64_t> labels = {0, 4, 2, 2, 1};
   const RankingLossOptions options{letters_only, eos ? 2 : -1};
-  const at::Tensor loss = ranking_loss(*model, prompts, labels, kLetters, {}, options);
-  const at::Tensor reference = ranking_loss_reference(*model, prompts, labels, kLetters, options);
-  EXPECT_LT(max_abs_diff(loss, reference), 1e-5) << loss.item<double>() << " vs " << reference.item<double>();
-  if (letters_only && !eos) {  // with 5 letters and a random model, the loss is near log 5
-    EXPECT_NEAR(loss.item<double>(), std::log(5.0), 1.0);
+  const RankingLoss got = ranking_loss(*model, prompts, labels, kLetters, {}, options);
+  const RankingLoss reference = ranking_loss_reference(*model, prompts, labels, kLetters, options);
+  EXPECT_LT(max_abs_diff(got.loss, reference.loss), 1e-5)
+      << got.loss.item<double>() << " vs " << reference.loss.item<double>();
+  EXPECT_LT(max_abs_diff(got.letter_ce, reference.letter_ce), 1e-5);
+  EXPECT_FALSE(got.letter_ce.requires_grad());
+  // The letter cross-entropy does not depend on the options: a random model scores near ln 5.
+  const RankingLoss bare = ranking_loss(*model, prompts, labels, kLetters, {}, {true, -1});
+  EXPECT_LT(max_abs_diff(got.letter_ce, bare.loss), 1e-6);
+  EXPECT_NEAR(got.letter_ce.item<double>(), std::log(5.0), 1.0);
+  if (letters_only && !eos) {
+    EXPECT_LT(max_abs_diff(got.loss, got.letter_ce), 1e-7);
+  }
+  if (eos) {
+    EXPECT_GT(std::abs(got.loss.item<double>() - got.letter_ce.item<double>()), 1e-3);
   }
 }
 
@@ -79,10 +89,10 @@ TEST(LetterRanker, PromptLanguageModelTermEqualsReference) {
   const std::vector<int64_t> labels = {3, 0, 1, 4};
   for (const int64_t eos : {int64_t{-1}, int64_t{2}}) {
     const RankingLossOptions plain{false, eos}, with_lm{false, eos, 0.5};
-    const double base = ranking_loss(*model, prompts, labels, kLetters, {0, 8}, plain).item<double>();
-    const double lm = ranking_loss(*model, prompts, labels, kLetters, {0, 8}, with_lm).item<double>();
+    const double base = ranking_loss(*model, prompts, labels, kLetters, {0, 8}, plain).loss.item<double>();
+    const double lm = ranking_loss(*model, prompts, labels, kLetters, {0, 8}, with_lm).loss.item<double>();
     const double reference =
-        ranking_loss_reference(*model, prompts, labels, kLetters, with_lm).item<double>();
+        ranking_loss_reference(*model, prompts, labels, kLetters, with_lm).loss.item<double>();
     EXPECT_NEAR(lm, reference, 1e-5) << eos;
     EXPECT_GT(lm - base, 0.5);  // half a next-token loss of a random model over 64 tokens (about ln 64)
   }
@@ -119,7 +129,7 @@ void expect_checkpointing_matches(bool lora) {
     model->model->layer_call = checkpointing ? checkpointed_layer_call() : LayerCall();
     for (auto& [name, p] : trainable) p.mutable_grad() = at::Tensor();
     at::manual_seed(8);
-    const at::Tensor loss = ranking_loss(*model, prompts, labels, kLetters, {}, {false, 2});
+    const at::Tensor loss = ranking_loss(*model, prompts, labels, kLetters, {}, {false, 2}).loss;
     loss.backward();
     std::vector<at::Tensor> grads;
     for (auto& [name, p] : trainable)
@@ -142,9 +152,9 @@ void expect_checkpointing_matches(bool lora) {
   // Another dropout draw gives another loss: the masks matter, so equality above is not an accident.
   model->model->layer_call = LayerCall();
   at::manual_seed(9);
-  EXPECT_GT(
-      std::abs(ranking_loss(*model, prompts, labels, kLetters, {}, {false, 2}).item<double>() - plain_loss),
-      1e-4);
+  EXPECT_GT(std::abs(ranking_loss(*model, prompts, labels, kLetters, {}, {false, 2}).loss.item<double>() -
+                     plain_loss),
+            1e-4);
   // Every layer's adapters got a gradient, the first layer's too (its input is a frozen embedding).
   EXPECT_GT(ckpt_grads.front().abs().sum().item<double>(), 0) << trainable.front().first;
 }
