@@ -52,6 +52,37 @@ std::string substitute(const std::string& text,
   return out;
 }
 
+namespace {
+
+// Every part must reach the prompt: a template without {candidates}, or a candidate line without its
+// {letter}, would train and rank on prompts that do not show them.
+void check_shows_every_part(const PromptTemplate& t, const std::string& source) {
+  struct Part {
+    const char* key;
+    const std::string& text;
+    std::vector<std::string> placeholders;  // all it may hold
+    std::vector<std::string> required;
+  };
+  const Part parts[] = {{"prompt", t.prompt, {"instruction", "input"}, {"input"}},
+                        {"input", t.input, {"history", "candidates"}, {"history", "candidates"}},
+                        {"history_item", t.history_item, {"index", "title"}, {"title"}},
+                        {"candidate_item", t.candidate_item, {"letter", "title"}, {"letter", "title"}}};
+  for (const Part& part : parts) {
+    for (const std::string& required : part.required) {
+      const std::string marker = "\x1e" + required + "\x1e";
+      std::vector<std::pair<std::string, std::string>> values;
+      for (const std::string& name : part.placeholders)
+        values.emplace_back(name, name == required ? marker : "");
+      if (substitute(part.text, values, source + ", " + part.key).find(marker) == std::string::npos) {
+        fail("{}: '{}' has no {{{}}}, so the prompt would not show it. Put {{{}}} into \"{}\".", source,
+             part.key, required, required, part.text);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::string candidate_letter(int index) {
   if (index < 0 || index >= kMaxCandidates)
     fail("candidate index {} has no letter: at most {} candidates (A-Z).", index, kMaxCandidates);
@@ -64,6 +95,7 @@ PromptBuilder::PromptBuilder(const Tokenizer& tokenizer, PromptConfig cfg)
     fail("config key 'prompt.max_title_tokens' is {}; it must be at least 1.", cfg_.max_title_tokens);
   template_source_ = cfg_.template_file.empty() ? "the built-in prompt template" : cfg_.template_file;
   if (!cfg_.template_file.empty()) template_ = PromptTemplate::load(cfg_.template_file);
+  check_shows_every_part(template_, template_source_);
 
   // Render a small prompt once: it checks every placeholder, and gives the text that the letters follow.
   const std::string sample = render({"a"}, {"b"});

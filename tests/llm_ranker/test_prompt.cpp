@@ -127,6 +127,13 @@ TEST_F(Llama2Prompt, TemplateFileErrorsNameTheFile) {
   lrec::testing::write_text(file, "prompt: \"{instruction} {input} Answer: \"\n");
   const std::string merged = error_message([&] { PromptBuilder(tokenizer_, cfg); });
   EXPECT_NE(merged.find("merges the letter"), std::string::npos) << merged;
+  // Every part must reach the prompt.
+  lrec::testing::write_text(file, "input: \"User history: {history}\"\n");
+  const std::string blind = error_message([&] { PromptBuilder(tokenizer_, cfg); });
+  EXPECT_NE(blind.find("bad.yaml: 'input' has no {candidates}"), std::string::npos) << blind;
+  lrec::testing::write_text(file, "candidate_item: \"- {title}\"\n");
+  const std::string unlettered = error_message([&] { PromptBuilder(tokenizer_, cfg); });
+  EXPECT_NE(unlettered.find("'candidate_item' has no {letter}"), std::string::npos) << unlettered;
 }
 
 TEST_F(Llama2Prompt, BuiltInTemplateEqualsTheShippedFile) {
