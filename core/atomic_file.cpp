@@ -67,6 +67,24 @@ void sync_directory(const fs::path& dir) {
   }
 }
 
+namespace {
+fs::path replaced_path(const fs::path& target) { return fs::path(target.string() + ".old"); }
+}  // namespace
+
+void swap_in_directory(const fs::path& fresh, const fs::path& target) {
+  const fs::path old = replaced_path(target);
+  fs::remove_all(old);
+  if (fs::exists(target)) fs::rename(target, old);
+  fs::rename(fresh, target);
+  sync_directory(target.parent_path().empty() ? fs::path(".") : target.parent_path());
+  fs::remove_all(old);
+}
+
+void recover_replaced_directory(const fs::path& target) {
+  const fs::path old = replaced_path(target);
+  if (!fs::exists(target) && fs::exists(old)) fs::rename(old, target);
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open {}: {}", path.string(), std::strerror(errno));

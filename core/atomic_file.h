@@ -30,6 +30,13 @@ void write_file_atomic(const std::filesystem::path& target, std::string_view con
 // fsync a directory so that a rename inside it is durable.
 void sync_directory(const std::filesystem::path& dir);
 
+// Puts the complete directory `fresh` in the place of `target` by two renames, keeping the previous
+// target as "<target>.old" until the new one is in place, then removing it. A crash between the renames
+// leaves only "<target>.old"; recover_replaced_directory(target) renames it back, and readers call it
+// before they open target.
+void swap_in_directory(const std::filesystem::path& fresh, const std::filesystem::path& target);
+void recover_replaced_directory(const std::filesystem::path& target);
+
 std::string read_file(const std::filesystem::path& path);
 
 }  // namespace lrec

@@ -24,6 +24,7 @@
 #include <initializer_list>
 #include <map>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -252,6 +253,12 @@ std::string to_yaml(const T& cfg) {
 }
 
 // Writes the resolved config as `<dir>/config.yaml`, atomically.
+// A setting outside its range: fails with "config key 'KEY' must be RULE." Recipes check their ranges
+// with it before loading data or models, so that a bad value never reaches a division or a shape.
+inline void require(bool ok, std::string_view key, std::string_view rule) {
+  if (!ok) fail("config key '{}' must be {}.", key, rule);
+}
+
 void save_resolved(const std::filesystem::path& dir, const std::string& yaml_text);
 
 template <class T>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/config.h"
 #include "core/error.h"
 #include "datasets/random.h"
 
@@ -48,7 +49,7 @@ const std::vector<std::string> kAdjectives = {"Silent", "Golden",   "Hidden", "L
 
 void check(const SyntheticConfig& cfg) {
   auto require = [](bool ok, std::string_view key, std::string_view rule) {
-    if (!ok) fail("dataset.synthetic.{} must be {}.", key, rule);
+    config::require(ok, fmt::format("dataset.synthetic.{}", key), rule);
   };
   require(cfg.num_users >= 1, "num_users", ">= 1");
   require(cfg.num_topics >= 1 && cfg.num_topics <= synthetic_topic_count(), "num_topics",

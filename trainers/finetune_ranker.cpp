@@ -11,6 +11,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -156,11 +157,7 @@ class Recipe {
   // ---- setup ----------------------------------------------------------------------------------------
   void setup() {
     const TrainConfig& t = cfg_.train;
-    if (t.micro_batch_size < 1 || t.grad_accum_steps < 1)
-      fail("train.micro_batch_size and train.grad_accum_steps must be >= 1.");
-    if (cfg_.examples.num_candidates < 2 || cfg_.examples.num_candidates > llm::kMaxCandidates)
-      fail("config key 'examples.num_candidates' is {}; it must be in 2..{} (letters A-Z).",
-           cfg_.examples.num_candidates, llm::kMaxCandidates);
+    check_settings();
     configure_runtime(cfg_.threads);
     at::manual_seed(t.seed);
     checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);
@@ -180,6 +177,7 @@ class Recipe {
           cfg_.candidates, candidates.val.items.size(0), candidates.num_items, dataset_.num_users(),
           dataset_.num_items);
     }
+    check_targets(candidates);
     val_retrieved_ = lrurec::to_retrieved(candidates.val);
     const auto n = cfg_.examples.num_candidates, h = cfg_.examples.max_history;
     val_examples_ = data::make_ranker_eval_examples(dataset_, data::Split::kVal, val_retrieved_, n, h);
@@ -203,7 +201,10 @@ class Recipe {
 
     make_train_examples(0);
     const int64_t batch = int64_t(t.micro_batch_size) * t.grad_accum_steps;
-    const int64_t steps_per_epoch = (int64_t(train_examples_.size()) + batch - 1) / batch;
+    // The shuffler ends each epoch with a short micro-batch of its own.
+    const int64_t micro_batches =
+        (int64_t(train_examples_.size()) + t.micro_batch_size - 1) / t.micro_batch_size;
+    const int64_t steps_per_epoch = (micro_batches + t.grad_accum_steps - 1) / t.grad_accum_steps;
     total_steps_ = t.max_steps > 0 ? t.max_steps : steps_per_epoch * t.max_epochs;
     log::info(
         "{} training examples ({} optimizer steps per epoch of batch {}), {} steps; val {} users ({} with "
@@ -213,6 +214,49 @@ class Recipe {
     optimizer_ = make_optimizer();
     shuffler_.emplace(t.seed, train_examples_.size());
     if (cfg_.resume) restore();
+  }
+
+  // The candidate file must come from this very dataset: the same sizes can hide another seed or filter.
+  void check_targets(const lrurec::CandidateFile& candidates) const {
+    const at::Tensor val_targets = candidates.val.targets.to(at::kInt).contiguous();
+    const at::Tensor test_targets = candidates.test.targets.to(at::kInt).contiguous();
+    if (test_targets.size(0) != val_targets.size(0))
+      fail("{}: {} test rows but {} validation rows.", cfg_.candidates, test_targets.size(0),
+           val_targets.size(0));
+    const auto val = val_targets.accessor<int32_t, 1>();
+    const auto test = test_targets.accessor<int32_t, 1>();
+    for (size_t u = 0; u < dataset_.num_users(); ++u) {
+      const auto i = int64_t(u);
+      if (val[i] != dataset_.val_target(u) || test[i] != dataset_.test_target(u)) {
+        fail(
+            "{}: user {} has the validation/test targets {}/{} there, but {}/{} in the dataset: the file was "
+            "written for other data. Use the candidates of a train_lrurec run with the same dataset "
+            "settings.",
+            cfg_.candidates, u, val[i], test[i], dataset_.val_target(u), dataset_.test_target(u));
+      }
+    }
+  }
+
+  // Ranges the recipe relies on, checked before any data or model is loaded.
+  void check_settings() const {
+    const TrainConfig& t = cfg_.train;
+    const int n = cfg_.examples.num_candidates;
+    config::require(n >= 2 && n <= llm::kMaxCandidates, "examples.num_candidates",
+                    fmt::format("in 2..{} (letters A-Z)", llm::kMaxCandidates));
+    config::require(t.micro_batch_size >= 1, "train.micro_batch_size", ">= 1");
+    config::require(t.grad_accum_steps >= 1, "train.grad_accum_steps", ">= 1");
+    config::require(t.eval_batch_size >= 1, "train.eval_batch_size", ">= 1");
+    config::require(t.eval_every >= 1, "train.eval_every", ">= 1");
+    config::require(t.log_every >= 1, "train.log_every", ">= 1");
+    config::require(t.max_grad_norm > 0, "train.max_grad_norm", "> 0");
+    config::require(std::count(t.metric_ks.begin(), t.metric_ks.end(), 10) == 1, "train.metric_ks",
+                    "a list holding 10 once (the best model is chosen by NDCG@10)");
+    for (const int k : t.metric_ks) {
+      config::require(k >= 1 && k <= n, "train.metric_ks",
+                      fmt::format("values in 1..examples.num_candidates = {} (the ranker orders only the "
+                                  "candidates; LlamaRec's are 1, 5, 10)",
+                                  n));
+    }
   }
 
   // ---- train ----------------------------------------------------------------------------------------
@@ -287,10 +331,11 @@ class Recipe {
                           {"val", val.to_json()}};
     write_file_atomic(out_ / "test_metrics.json", summary.dump(2) + "\n");
     if (cfg_.export_merged) {
-      const fs::path merged = out_ / "merged_model";
-      if (fs::exists(merged)) fs::remove_all(merged);  // ours: written by an earlier export of this run
-      llm::save_hf_checkpoint(merged, *ranker_.model,
+      const fs::path merged = out_ / "merged_model", fresh = out_ / ".tmp-merged_model";
+      fs::remove_all(fresh);
+      llm::save_hf_checkpoint(fresh, *ranker_.model,
                               ranker_.model->model->embed_tokens->weight.scalar_type());
+      swap_in_directory(fresh, merged);  // replaces the merged model of an earlier export of this run
       log::info("merged model written to {}", merged.string());
     }
     std::string table = fmt::format(
@@ -466,16 +511,15 @@ class Recipe {
   // Returns true when early stopping triggers.
   bool validate(MetricsLog& log, double elapsed) {
     const RankingResult r = evaluate(val_examples_, "val", &val_subset_);
-    if (!r.ranker_subset.count("NDCG@10"))
-      fail("config key 'train.metric_ks' must contain 10: the best model is chosen by NDCG@10.");
     const double ndcg = r.ranker_subset.at("NDCG@10");
     if (state_.record(ndcg, elapsed)) save_best();
+    const auto& ks = cfg_.train.metric_ks;
+    const std::string recall = std::count(ks.begin(), ks.end(), 5) ? "Recall@5" : "Recall@10";
     log::info(
-        "val step {}: ranker NDCG@10 {:.4f} Recall@5 {:.4f} (retriever order {:.4f} / {:.4f}) over {} users, "
+        "val step {}: ranker NDCG@10 {:.4f} {} {:.4f} (retriever order {:.4f} / {:.4f}) over {} users, "
         "candidates {}; best {:.4f} at step {}",
-        state_.step, ndcg, r.ranker_subset.at("Recall@5"), r.retriever_subset.at("NDCG@10"),
-        r.retriever_subset.at("Recall@5"), r.retrieved, candidate_order(), state_.best_metric,
-        state_.best_step);
+        state_.step, ndcg, recall, r.ranker_subset.at(recall), r.retriever_subset.at("NDCG@10"),
+        r.retriever_subset.at(recall), r.retrieved, candidate_order(), state_.best_metric, state_.best_step);
     std::map<std::string, double> row;
     for (const auto& [k, v] : r.ranker_subset) row[k] = v;
     for (const auto& [k, v] : r.retriever_subset) row["retriever_" + k] = v;
@@ -487,20 +531,18 @@ class Recipe {
 
   // The best weights, replaced as a whole: written beside, then swapped in by renames.
   void save_best() {
-    const fs::path target = best_path(), fresh = out_ / ".tmp-best", old = out_ / ".old-best";
+    const fs::path fresh = out_ / ".tmp-best";
     fs::remove_all(fresh);
     if (full())
       llm::save_hf_checkpoint(fresh, *ranker_.model, at::kFloat);
     else
       llm::save_peft_adapter(fresh, *ranker_.model, ranker_.lora, cfg_.model.path);
-    fs::remove_all(old);
-    if (fs::exists(target)) fs::rename(target, old);
-    fs::rename(fresh, target);
-    fs::remove_all(old);
+    swap_in_directory(fresh, best_path());
   }
 
   void load_best() {
     const fs::path best = best_path();
+    recover_replaced_directory(best);
     if (full())
       load_parameters(best / "model.safetensors", ranker_.trainable);
     else
@@ -518,6 +560,7 @@ class Recipe {
   void restore() {
     fs::path dir;
     const json state = restore_training_checkpoint(*checkpoints_, ranker_.trainable, *optimizer_, &dir);
+    recover_replaced_directory(best_path());
     state_ = TrainingProgress::from_json(state);
     stop_ = state.at("stopped");
     shuffler_->restore(state.at("shuffler").get<data::EpochShuffler::State>());

@@ -104,7 +104,20 @@ class Recipe {
   explicit Recipe(RunConfig cfg) : cfg_(std::move(cfg)), out_(cfg_.output_dir) {}
 
   // ---- setup ----------------------------------------------------------------------------------------
+  // Ranges the recipe relies on, checked before any data is loaded.
+  void check_settings() const {
+    const TrainConfig& t = cfg_.train;
+    config::require(t.batch_size >= 1, "train.batch_size", ">= 1");
+    config::require(t.eval_batch_size >= 1, "train.eval_batch_size", ">= 1");
+    config::require(t.max_len >= 1, "train.max_len", ">= 1");
+    config::require(t.val_iterations >= 1, "train.val_iterations", ">= 1");
+    config::require(t.log_every >= 1, "train.log_every", ">= 1");
+    config::require(t.max_grad_norm > 0, "train.max_grad_norm", "> 0");
+    config::require(cfg_.export_top_k >= 1, "export_top_k", ">= 1");
+  }
+
   void setup() {
+    check_settings();
     configure_runtime(cfg_.threads);
     at::manual_seed(cfg_.train.seed);
     checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);

@@ -20,6 +20,30 @@ void write_payload(const fs::path& dir, int64_t step) {
   write_file_atomic(dir / "state.json", fmt::format("{{\"step\": {}}}\n", step));
 }
 
+// The best adapter and the merged export are directories replaced as a whole.
+TEST(ReplaceDirectory, SwapsInAndRecoversTheOldOneAfterACrashBetweenTheRenames) {
+  TempDir dir;
+  const fs::path target = dir / "best", fresh = dir / ".tmp-best";
+  fs::create_directories(fresh);
+  write_file_atomic(fresh / "w", "first");
+  swap_in_directory(fresh, target);  // no earlier target
+  EXPECT_EQ(read_file(target / "w"), "first");
+  fs::create_directories(fresh);
+  write_file_atomic(fresh / "w", "second");
+  swap_in_directory(fresh, target);
+  EXPECT_EQ(read_file(target / "w"), "second");
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_FALSE(fs::exists(dir / "best.old"));
+
+  // A crash after the first rename leaves only best.old: recovery puts it back, and does nothing when
+  // the target is in place.
+  fs::rename(target, dir / "best.old");
+  recover_replaced_directory(target);
+  EXPECT_EQ(read_file(target / "w"), "second");
+  recover_replaced_directory(target);
+  EXPECT_EQ(read_file(target / "w"), "second");
+}
+
 TEST(Checkpoint, SaveKeepsLastNAndLatestIsNewest) {
   TempDir dir;
   CheckpointManager manager(dir.path(), 2);

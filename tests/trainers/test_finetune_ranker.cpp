@@ -304,8 +304,22 @@ TEST_F(FinetuneRanker, BadInputNamesTheKeyOrFile) {
   EXPECT_NE(other_data.output.find("was written for 120 users"), std::string::npos) << other_data.output;
   const auto no_model = run({"model.path=" + (dir / "nope").string()});
   EXPECT_NE(no_model.output.find("config key 'model.path'"), std::string::npos) << no_model.output;
+  const auto other_seed = run({"dataset.synthetic.seed=7"});  // the same sizes, other targets
+  EXPECT_EQ(other_seed.exit_code, 1);
+  EXPECT_NE(other_seed.output.find("the file was written for other data"), std::string::npos)
+      << other_seed.output;
   const auto letters = run({"examples.num_candidates=27"});
-  EXPECT_NE(letters.output.find("'examples.num_candidates' is 27"), std::string::npos) << letters.output;
+  EXPECT_NE(letters.output.find("'examples.num_candidates' must be in 2..26"), std::string::npos)
+      << letters.output;
+  const auto zero = run({"train.eval_every=0"});
+  EXPECT_NE(zero.output.find("config key 'train.eval_every' must be >= 1"), std::string::npos) << zero.output;
+  const auto beyond = run({"train.metric_ks=[1, 10, 25]"});
+  EXPECT_NE(beyond.output.find("'train.metric_ks' must be values in 1..examples.num_candidates = 20"),
+            std::string::npos)
+      << beyond.output;
+  const auto no_ten = run({"train.metric_ks=[1, 5]"});
+  EXPECT_NE(no_ten.output.find("'train.metric_ks' must be a list holding 10 once"), std::string::npos)
+      << no_ten.output;
   const auto full_bf16 = run({"model.mode=full", "model.dtype=bfloat16"});
   EXPECT_NE(full_bf16.output.find("needs model.dtype=float32"), std::string::npos) << full_bf16.output;
   const auto typo = run({"train.micro_batch=2"});

@@ -109,6 +109,12 @@ TEST(TrainLrurec, BadConfigNamesTheKey) {
   EXPECT_NE(result.output.find("unknown config key 'train.lrr'. Did you mean 'train.lr'?"), std::string::npos)
       << result.output;
   EXPECT_FALSE(fs::exists(dir / "run"));
+  // A value out of range is refused before anything is written (0 would divide by zero in the loop).
+  args.back() = "train.log_every=0";
+  const auto zero = run_program(kProgram, args, dir / "log");
+  EXPECT_EQ(zero.exit_code, 1);
+  EXPECT_NE(zero.output.find("config key 'train.log_every' must be >= 1"), std::string::npos) << zero.output;
+  EXPECT_FALSE(fs::exists(dir / "run" / "checkpoints"));
 }
 
 }  // namespace
