@@ -1,7 +1,9 @@
 #include "llm_ranker/prompt.h"
 
 #include <algorithm>
+#include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 
@@ -181,6 +183,33 @@ std::vector<int64_t> PromptBuilder::encode(const std::vector<std::string>& histo
     }
   }
   return best;
+}
+
+PromptSettings::PromptSettings(const PromptBuilder& builder, int max_history)
+    : max_history(max_history),
+      max_title_tokens(builder.config().max_title_tokens),
+      max_length(builder.config().max_length),
+      prompt_template(builder.prompt_template()) {}
+
+void save_prompt_settings(const fs::path& dir, const PromptSettings& settings) {
+  write_file_atomic(dir / kPromptSettingsFile, config::to_yaml(settings));
+}
+
+void check_prompt_settings(const fs::path& dir, const PromptSettings& serving) {
+  const fs::path file = dir / kPromptSettingsFile;
+  if (!fs::exists(file)) return;
+  const PromptSettings trained = config::load<PromptSettings>(config::CommandLine{file, {}, false});
+  const std::string want = config::to_yaml(trained), got = config::to_yaml(serving);
+  if (want == got) return;
+  std::string differences;
+  std::istringstream want_lines(want), got_lines(got);
+  for (std::string a, b; std::getline(want_lines, a) && std::getline(got_lines, b);) {
+    if (a != b) differences += fmt::format("\n  trained: {}\n  serving: {}", a, b);
+  }
+  fail(
+      "{}: the adapter was trained on other prompts than this run would build:{}\nServe with the training "
+      "run's max_history and prompt.* settings (the template file's text must match, not only its name).",
+      file.string(), differences);
 }
 
 }  // namespace lrec::llm

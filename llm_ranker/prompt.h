@@ -96,6 +96,7 @@ class PromptBuilder {
   const std::vector<int64_t>& letter_ids() const { return letter_ids_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
   const PromptConfig& config() const { return cfg_; }
+  const PromptTemplate& prompt_template() const { return template_; }
 
  private:
   Tokenizer tokenizer_;  // shares the processor
@@ -104,5 +105,32 @@ class PromptBuilder {
   std::string template_source_;
   std::vector<int64_t> letter_ids_;
 };
+
+// How a ranker's prompts are built, saved beside its trained adapter (or model) as kPromptSettingsFile so
+// that `rank` serves with the prompts it was trained on: the template's text, not its file name.
+struct PromptSettings {
+  int max_history = 20;
+  int max_title_tokens = 32;
+  int max_length = 1536;
+  PromptTemplate prompt_template;
+
+  PromptSettings() = default;
+  PromptSettings(const PromptBuilder& builder, int max_history);
+
+  template <class V>
+  void visit(V& v) {
+    v("max_history", max_history);
+    v("max_title_tokens", max_title_tokens);
+    v("max_length", max_length);
+    v("template", prompt_template);
+  }
+};
+
+inline constexpr const char* kPromptSettingsFile = "lrec_prompt.yaml";
+
+void save_prompt_settings(const std::filesystem::path& dir, const PromptSettings& settings);
+// When `dir` holds kPromptSettingsFile: fails unless `serving` equals it, naming the settings that differ.
+// Without the file (an adapter from elsewhere, e.g. PEFT) there is nothing to check.
+void check_prompt_settings(const std::filesystem::path& dir, const PromptSettings& serving);
 
 }  // namespace lrec::llm

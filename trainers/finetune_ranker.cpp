@@ -194,6 +194,12 @@ class Recipe {
     }
 
     ranker_ = llm::load_ranker_model(cfg_.model, cfg_.lora);
+    if (t.eos && ranker_.tokenizer.eos_id() < 0)
+      fail(
+          "config key 'train.eos' is true, but the tokenizer of {} has no EOS token to train after the "
+          "letter. "
+          "Set train.eos=false.",
+          cfg_.model.path);
     prompts_.emplace(ranker_.tokenizer, cfg_.prompt);
     letter_ids_.assign(prompts_->letter_ids().begin(), prompts_->letter_ids().begin() + n);
     titles_.reserve(dataset_.titles.size());
@@ -335,6 +341,7 @@ class Recipe {
       fs::remove_all(fresh);
       llm::save_hf_checkpoint(fresh, *ranker_.model,
                               ranker_.model->model->embed_tokens->weight.scalar_type());
+      llm::save_prompt_settings(fresh, prompt_settings());
       swap_in_directory(fresh, merged);  // replaces the merged model of an earlier export of this run
       log::info("merged model written to {}", merged.string());
     }
@@ -529,6 +536,9 @@ class Recipe {
     return state_.patience_exhausted(cfg_.train.patience);
   }
 
+  // What `rank` must build its prompts with, saved beside the best weights and the merged export.
+  llm::PromptSettings prompt_settings() const { return {*prompts_, cfg_.examples.max_history}; }
+
   // The best weights, replaced as a whole: written beside, then swapped in by renames.
   void save_best() {
     const fs::path fresh = out_ / ".tmp-best";
@@ -537,6 +547,7 @@ class Recipe {
       llm::save_hf_checkpoint(fresh, *ranker_.model, at::kFloat);
     else
       llm::save_peft_adapter(fresh, *ranker_.model, ranker_.lora, cfg_.model.path);
+    llm::save_prompt_settings(fresh, prompt_settings());
     swap_in_directory(fresh, best_path());
   }
 

@@ -68,6 +68,9 @@ class Ranker {
     ranker_ = llm::load_ranker_model(cfg.model, cfg.lora);
     ranker_.model->eval();
     prompts_.emplace(ranker_.tokenizer, cfg.prompt);
+    const llm::PromptSettings serving(*prompts_, cfg.max_history);
+    llm::check_prompt_settings(cfg.model.path, serving);  // a merged or fully fine-tuned model
+    if (!cfg.model.adapter.empty()) llm::check_prompt_settings(cfg.model.adapter, serving);
     if (cfg.use_dataset) {
       dataset_ = data::load_dataset(cfg.dataset);
       for (size_t item = 1; item < dataset_.item_raw_ids.size(); ++item)

@@ -235,11 +235,12 @@ TEST_F(FinetuneRanker, MergedExportAndServingRankAlike) {
       "\"The Dragon Returns\", \"Castle Nights\"]}\n\n"
       "{\"history\": [], \"candidates\": [\"One\", \"Two\"]}\n");
   const auto serve = [&](const std::vector<std::string>& model, const std::string& name) {
-    const auto result = run_program(
-        kRank,
-        with({"input=" + (dir / "requests.jsonl").string(), "output=" + (dir / name).string(), "threads=1"},
-             model),
-        dir / (name + ".log"));
+    const auto result =
+        run_program(kRank,
+                    with({"input=" + (dir / "requests.jsonl").string(), "output=" + (dir / name).string(),
+                          "threads=1", "max_history=5"},  // as trained (run_args)
+                         model),
+                    dir / (name + ".log"));
     EXPECT_EQ(result.exit_code, 0) << result.output;
     EXPECT_NE(result.output.find("latency per request"), std::string::npos) << result.output;
     std::vector<json> lines;
@@ -256,6 +257,15 @@ TEST_F(FinetuneRanker, MergedExportAndServingRankAlike) {
             "merged.jsonl");
   ASSERT_EQ(adapter.size(), 2u);
   ASSERT_EQ(merged.size(), 2u);
+  // Serving with other prompts than the adapter was trained on is refused, naming the setting.
+  const auto other = run_program(kRank,
+                                 {"input=" + (dir / "requests.jsonl").string(), "max_history=20",
+                                  "model.path=" + (*dir_ / "tiny").string(), "model.dtype=float32",
+                                  "model.adapter=" + (dir / "run/best_adapter").string()},
+                                 dir / "other.log");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.output.find("trained: max_history: 5"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("serving: max_history: 20"), std::string::npos) << other.output;
   for (size_t i = 0; i < 2; ++i) {
     const json& a = adapter[i].at("ranking");
     ASSERT_EQ(a.size(), i == 0 ? 3u : 2u);
