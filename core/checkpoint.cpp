@@ -257,6 +257,13 @@ fs::path save_training_checkpoint(CheckpointManager& checkpoints, int64_t step, 
   });
 }
 
+void check_resume_settings(const CheckpointManager& checkpoints, const std::string& config_yaml,
+                           const std::vector<std::string>& may_change) {
+  const auto latest = checkpoints.latest();
+  if (!latest) fail("no complete checkpoint to resume from. Start without --resume.");
+  config::check_resume_settings(*latest / "config.yaml", config_yaml, may_change);
+}
+
 nlohmann::json restore_training_checkpoint(const CheckpointManager& checkpoints,
                                            const NamedParameters& params, torch::optim::AdamW& optimizer,
                                            fs::path* dir) {

@@ -82,6 +82,11 @@ std::filesystem::path save_training_checkpoint(CheckpointManager& checkpoints, i
                                                const NamedParameters& params,
                                                const torch::optim::AdamW& optimizer,
                                                const nlohmann::json& state, const std::string& config_yaml);
+// Before a resumed run writes anything: its settings must equal those in the newest checkpoint's
+// config.yaml, up to the keys in `may_change` (see config::check_resume_settings).
+void check_resume_settings(const CheckpointManager& checkpoints, const std::string& config_yaml,
+                           const std::vector<std::string>& may_change);
+
 // Verifies the newest checkpoint, restores parameters, optimizer and RNG from it, and returns its
 // state.json. `dir` receives the checkpoint's path.
 nlohmann::json restore_training_checkpoint(const CheckpointManager& checkpoints,

@@ -155,6 +155,46 @@ void Reader::bad_choice(const std::string& dotted, const YAML::Node& child, cons
        allowed);
 }
 
+namespace {
+
+// Every leaf of a YAML tree as "a.b.c" -> its YAML text (sequences whole).
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+    return;
+  }
+  YAML::Emitter text;
+  text.SetSeqFormat(YAML::Flow);
+  text << node;
+  out[prefix] = text.c_str();
+}
+
+}  // namespace
+
+void check_resume_settings(const fs::path& checkpoint_config, const std::string& current_yaml,
+                           const std::vector<std::string>& may_change) {
+  std::map<std::string, std::string> then, now;
+  flatten(YAML::LoadFile(checkpoint_config.string()), "", then);
+  flatten(YAML::Load(current_yaml), "", now);
+  std::string differences;
+  for (const auto& [key, value] : now) {
+    if (std::find(may_change.begin(), may_change.end(), key) != may_change.end()) continue;
+    const auto it = then.find(key);
+    const std::string before = it == then.end() ? "(not set)" : it->second;
+    if (before != value)
+      differences += fmt::format("\n  {}: {} in the checkpoint, {} now", key, before, value);
+  }
+  if (!differences.empty()) {
+    fail(
+        "--resume continues the run of {}, but these settings differ from it:{}\nResume with the run's "
+        "settings (see that file), or start a new run in another output_dir.",
+        checkpoint_config.string(), differences);
+  }
+}
+
 void save_resolved(const fs::path& dir, const std::string& yaml_text) {
   write_file_atomic(dir / "config.yaml", yaml_text);
 }

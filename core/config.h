@@ -252,13 +252,19 @@ std::string to_yaml(const T& cfg) {
   return std::string(out.c_str()) + "\n";
 }
 
-// Writes the resolved config as `<dir>/config.yaml`, atomically.
 // A setting outside its range: fails with "config key 'KEY' must be RULE." Recipes check their ranges
 // with it before loading data or models, so that a bad value never reaches a division or a shape.
 inline void require(bool ok, std::string_view key, std::string_view rule) {
   if (!ok) fail("config key '{}' must be {}.", key, rule);
 }
 
+// Resuming continues the run that wrote the checkpoint: fails when a setting in `current_yaml` differs
+// from the checkpoint's resolved config (`checkpoint_config`, a config.yaml), except the keys in
+// `may_change` (dotted, e.g. "threads"), naming every difference and the fix.
+void check_resume_settings(const std::filesystem::path& checkpoint_config, const std::string& current_yaml,
+                           const std::vector<std::string>& may_change);
+
+// Writes the resolved config as `<dir>/config.yaml`, atomically.
 void save_resolved(const std::filesystem::path& dir, const std::string& yaml_text);
 
 template <class T>

@@ -43,6 +43,16 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
   const auto first = run_program(kProgram, small_run(dir / "resumed", 12), dir / "first.log");
   ASSERT_EQ(first.exit_code, 0) << first.output;
+  // Resuming with other settings would continue another run: refused, naming the key, writing nothing.
+  const std::string config_before = read_file(dir / "resumed" / "config.yaml");
+  auto other = small_run(dir / "resumed", 24);
+  other.insert(other.end(), {"train.lr=0.5", "--resume"});
+  const auto changed = run_program(kProgram, other, dir / "changed.log");
+  EXPECT_EQ(changed.exit_code, 1);
+  EXPECT_NE(changed.output.find("these settings differ from it:\n  train.lr: "), std::string::npos)
+      << changed.output;
+  EXPECT_EQ(read_file(dir / "resumed" / "config.yaml"), config_before);
+
   auto args = small_run(dir / "resumed", 24);
   args.push_back("--resume");
   const auto second = run_program(kProgram, args, dir / "second.log");
