@@ -2,11 +2,14 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace lrec {
@@ -23,23 +26,58 @@ std::FILE* open_or_fail(const fs::path& path, const char* mode) {
 
 std::string format_number(double v) { return fmt::format("{:.10g}", v); }
 
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> fields;
+  for (size_t start = 0; !line.empty() && start <= line.size();) {
+    const size_t comma = line.find(',', start);
+    fields.push_back(line.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return fields;
+}
+
+// Rewrites `path` (atomically) without the lines that `drop` selects; returns the lines kept.
+std::vector<std::string> keep_lines(const fs::path& path,
+                                    const std::function<bool(const std::string&)>& drop) {
+  std::vector<std::string> kept;
+  std::ifstream in(path);
+  std::string text;
+  for (std::string line; std::getline(in, line);) {
+    if (drop(line)) continue;
+    kept.push_back(line);
+    text += line + "\n";
+  }
+  write_file_atomic(path, text);
+  return kept;
+}
+
 }  // namespace
 
-MetricsLog::MetricsLog(const fs::path& dir, const std::string& name, bool append) {
+MetricsLog::MetricsLog(const fs::path& dir, const std::string& name, std::optional<double> resume_step) {
   fs::create_directories(dir);
   csv_path_ = dir / (name + ".csv");
-  if (append && fs::exists(csv_path_)) {
-    std::ifstream in(csv_path_);
-    std::string header;
-    std::getline(in, header);
-    for (size_t start = 0; !header.empty() && start <= header.size();) {
-      const size_t comma = header.find(',', start);
-      columns_.push_back(header.substr(start, comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+  const fs::path jsonl_path = dir / (name + ".jsonl");
+  const bool append = resume_step.has_value();
+  if (append && fs::exists(jsonl_path)) {
+    keep_lines(jsonl_path, [&](const std::string& line) {
+      const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      return record.is_object() && record.contains("step") && record["step"].get<double>() > *resume_step;
+    });
   }
-  jsonl_ = open_or_fail(dir / (name + ".jsonl"), append ? "a" : "w");
+  if (append && fs::exists(csv_path_)) {
+    size_t step_column = std::string::npos;
+    keep_lines(csv_path_, [&](const std::string& line) {
+      const std::vector<std::string> fields = split_csv_line(line);
+      if (columns_.empty()) {  // the header
+        columns_ = fields;
+        step_column = size_t(std::find(columns_.begin(), columns_.end(), "step") - columns_.begin());
+        return false;
+      }
+      return step_column < fields.size() && std::stod(fields[step_column]) > *resume_step;
+    });
+  }
+  jsonl_ = open_or_fail(jsonl_path, append ? "a" : "w");
   csv_ = open_or_fail(csv_path_, append ? "a" : "w");
 }
 

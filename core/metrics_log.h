@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,11 @@ namespace lrec {
 
 class MetricsLog {
  public:
-  // Creates (or, when `append`, continues) <dir>/<name>.jsonl and <dir>/<name>.csv.
-  MetricsLog(const std::filesystem::path& dir, const std::string& name, bool append = false);
+  // Creates <dir>/<name>.jsonl and <dir>/<name>.csv, or, given `resume_step`, continues them from that
+  // step: records with a larger "step" (logged after the checkpoint that the run resumes from, before a
+  // crash) are dropped first, so that the resumed run logs each step once.
+  MetricsLog(const std::filesystem::path& dir, const std::string& name,
+             std::optional<double> resume_step = std::nullopt);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;

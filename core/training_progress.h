@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace lrec {
 
@@ -15,6 +17,23 @@ struct TrainingProgress {
   int64_t bad_validations = 0;  // validations since the best one
   double best_elapsed_s = 0;    // training seconds when the best validation ran
   double elapsed_s = 0;         // training seconds so far (across resumes)
+  // Per-step values (e.g. "loss") summed since the last line of train.jsonl, so that a run resumed between
+  // two lines writes the same next line as the run without the stop.
+  std::map<std::string, double> log_sums;
+  int64_t log_steps = 0;
+
+  void add_to_log(const std::map<std::string, double>& values) {
+    for (const auto& [key, value] : values) log_sums[key] += value;
+    ++log_steps;
+  }
+  // The means since the last line, and a fresh start for the next one.
+  std::map<std::string, double> take_log_means() {
+    std::map<std::string, double> means;
+    for (const auto& [key, sum] : log_sums) means[key] = sum / double(log_steps);
+    log_sums.clear();
+    log_steps = 0;
+    return means;
+  }
 
   // Records a validation at the current step; true when it is a new best.
   bool record(double value, double elapsed) {
@@ -36,11 +55,21 @@ struct TrainingProgress {
             {"best_step", best_step},
             {"bad_validations", bad_validations},
             {"best_elapsed_s", best_elapsed_s},
-            {"elapsed_s", elapsed_s}};
+            {"elapsed_s", elapsed_s},
+            {"log_sums", log_sums},
+            {"log_steps", log_steps}};
   }
   static TrainingProgress from_json(const nlohmann::json& j) {
-    return {j.at("step"),           j.at("best_metric"), j.at("best_step"), j.at("bad_validations"),
-            j.at("best_elapsed_s"), j.at("elapsed_s")};
+    TrainingProgress p;
+    p.step = j.at("step");
+    p.best_metric = j.at("best_metric");
+    p.best_step = j.at("best_step");
+    p.bad_validations = j.at("bad_validations");
+    p.best_elapsed_s = j.at("best_elapsed_s");
+    p.elapsed_s = j.at("elapsed_s");
+    p.log_sums = j.value("log_sums", std::map<std::string, double>{});  // absent before this field
+    p.log_steps = j.value("log_steps", int64_t{0});
+    return p;
   }
 };
 

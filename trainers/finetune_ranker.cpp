@@ -276,33 +276,29 @@ class Recipe {
   // Returns false when stopped by Ctrl-C (after saving a checkpoint).
   bool train() {
     const TrainConfig& t = cfg_.train;
-    MetricsLog train_log(out_, "train", cfg_.resume), val_log(out_, "val", cfg_.resume);
+    const std::optional<double> resumed_at =
+        cfg_.resume ? std::optional<double>(double(state_.step)) : std::nullopt;
+    MetricsLog train_log(out_, "train", resumed_at), val_log(out_, "val", resumed_at);
     const auto start = std::chrono::steady_clock::now();
     const double elapsed_before = state_.elapsed_s;
     const auto elapsed = [&] { return elapsed_before + seconds_since(start); };
     if (state_.step == 0 && !cfg_.resume) stop_ = validate(val_log, elapsed());
     ProgressBar bar("train", std::min(t.eval_every, total_steps_ - state_.step));
-    StepLosses sums;
-    int64_t loss_count = 0;
     while (!stop_ && state_.step < total_steps_) {
       const double lr = learning_rate(state_.step);
       const StepLosses losses = train_step(lr);
       ++state_.step;
-      sums.loss += losses.loss;
-      sums.letter_ce += losses.letter_ce;
-      ++loss_count;
+      state_.add_to_log({{"loss", losses.loss}, {"letter_ce", losses.letter_ce}});
       bar.update(1,
                  fmt::format("epoch {} loss {:.4f} letter CE {:.4f} (chance {:.4f}) lr {:.2e}",
                              shuffler_->epoch() + 1, losses.loss, losses.letter_ce, chance_letter_ce(), lr));
       if (state_.step % t.log_every == 0) {
-        train_log.write({{"step", double(state_.step)},
-                         {"epoch", double(shuffler_->epoch())},
-                         {"loss", sums.loss / double(loss_count)},
-                         {"letter_ce", sums.letter_ce / double(loss_count)},
-                         {"lr", lr},
-                         {"elapsed_s", elapsed()}});
-        sums = {};
-        loss_count = 0;
+        std::map<std::string, double> line = state_.take_log_means();
+        line["step"] = double(state_.step);
+        line["epoch"] = double(shuffler_->epoch());
+        line["lr"] = lr;
+        line["elapsed_s"] = elapsed();
+        train_log.write(line);
       }
       if (state_.step % t.eval_every == 0 || state_.step == total_steps_) {
         bar.finish();

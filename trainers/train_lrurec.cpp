@@ -153,30 +153,28 @@ class Recipe {
   // ---- train ----------------------------------------------------------------------------------------
   // Returns false when stopped by Ctrl-C (after saving a checkpoint).
   bool train() {
-    MetricsLog train_log(out_, "train", cfg_.resume), val_log(out_, "val", cfg_.resume);
+    const std::optional<double> resumed_at =
+        cfg_.resume ? std::optional<double>(double(state_.step)) : std::nullopt;
+    MetricsLog train_log(out_, "train", resumed_at), val_log(out_, "val", resumed_at);
     const auto start = std::chrono::steady_clock::now();
     const double elapsed_before = state_.elapsed_s;
     const auto elapsed = [&] { return elapsed_before + seconds_since(start); };
     if (state_.step == 0 && !cfg_.resume) stop_ = validate(val_log, elapsed());
     ProgressBar bar("train", cfg_.train.val_iterations);
-    double loss_sum = 0;
-    int64_t loss_count = 0;
     while (!stop_) {
       if (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) break;
       if (shuffler_->epoch() >= cfg_.train.max_epochs) break;
       const int64_t epoch = shuffler_->epoch();
       const double loss = train_step(shuffler_->next_batch(cfg_.train.batch_size));
       ++state_.step;
-      loss_sum += loss;
-      ++loss_count;
+      state_.add_to_log({{"loss", loss}});
       bar.update(1, fmt::format("epoch {} loss {:.4f}", epoch + 1, loss));
       if (state_.step % cfg_.train.log_every == 0) {
-        train_log.write({{"step", state_.step},
-                         {"epoch", epoch},
-                         {"loss", loss_sum / loss_count},
-                         {"elapsed_s", elapsed()}});
-        loss_sum = 0;
-        loss_count = 0;
+        std::map<std::string, double> line = state_.take_log_means();
+        line["step"] = double(state_.step);
+        line["epoch"] = double(epoch);
+        line["elapsed_s"] = elapsed();
+        train_log.write(line);
       }
       if (state_.step % cfg_.train.val_iterations == 0) {
         bar.finish();

@@ -21,9 +21,25 @@ TEST(MetricsLog, WritesJsonlAndCsvFlushedEachRecord) {
     EXPECT_EQ(read_file(dir / "val.jsonl"), "{\"Recall@10\":0.25,\"step\":0.0}\n");
     EXPECT_THROW(log.write({{"step", 1}}), std::runtime_error);
   }
-  MetricsLog resumed(dir.path(), "val", /*append=*/true);
+  MetricsLog resumed(dir.path(), "val", /*resume_step=*/0.0);
   resumed.write({{"step", 500}, {"Recall@10", 0.5}});
   EXPECT_EQ(read_file(dir / "val.csv"), "Recall@10,step\n0.25,0\n0.5,500\n");
+}
+
+// A crash after the checkpoint of step 500 left the record of step 1000; the run resumed from step 500
+// logs step 1000 again, and the logs hold it once.
+TEST(MetricsLog, ResumingDropsWhatWasLoggedAfterTheCheckpoint) {
+  TempDir dir;
+  {
+    MetricsLog log(dir.path(), "val");
+    for (const double step : {0.0, 500.0, 1000.0}) log.write({{"step", step}, {"Recall@10", step / 1e4}});
+  }
+  MetricsLog resumed(dir.path(), "val", /*resume_step=*/500.0);
+  resumed.write({{"step", 1000}, {"Recall@10", 0.2}});
+  EXPECT_EQ(read_file(dir / "val.csv"), "Recall@10,step\n0,0\n0.05,500\n0.2,1000\n");
+  EXPECT_EQ(read_file(dir / "val.jsonl"),
+            "{\"Recall@10\":0.0,\"step\":0.0}\n{\"Recall@10\":0.05,\"step\":500.0}\n"
+            "{\"Recall@10\":0.2,\"step\":1000.0}\n");
 }
 
 TEST(Runtime, ThreadsDefaultToAllCores) {

@@ -2,6 +2,7 @@
 // exits cleanly, bad input is refused with a clear message.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -69,6 +70,35 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
   // Both runs exported candidates and test metrics.
   EXPECT_TRUE(fs::exists(dir / "resumed" / "candidates.safetensors"));
   EXPECT_EQ(read_file(dir / "straight" / "test_metrics.json").size() > 0, true);
+}
+
+// A stop between two lines of train.jsonl (step 12, a line every 5 steps): the resumed run's line at step
+// 15 still averages steps 11-15, and a crash's extra lines after the checkpoint are dropped.
+TEST(TrainLrurec, ResumeBetweenLogLinesWritesTheSameLines) {
+  TempDir dir;
+  const auto every_five = [&](const fs::path& out, int max_steps) {
+    auto args = small_run(out, max_steps);
+    args.push_back("train.log_every=5");
+    return args;
+  };
+  ASSERT_EQ(run_program(kProgram, every_five(dir / "straight", 24), dir / "straight.log").exit_code, 0);
+  ASSERT_EQ(run_program(kProgram, every_five(dir / "resumed", 12), dir / "first.log").exit_code, 0);
+  // As if the run had gone on past its checkpoint and crashed: a line the resumed run will write again.
+  {
+    std::ofstream log(dir / "resumed" / "train.jsonl", std::ios::app);
+    log << "{\"elapsed_s\":1.0,\"epoch\":0.0,\"loss\":99.0,\"step\":15.0}\n";
+  }
+  auto args = every_five(dir / "resumed", 24);
+  args.push_back("--resume");
+  const auto second = run_program(kProgram, args, dir / "second.log");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  const auto want = logged_losses(dir / "straight"), got = logged_losses(dir / "resumed");
+  ASSERT_EQ(want.size(), 4u);  // steps 5, 10, 15, 20
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first);
+    EXPECT_EQ(got[i].second, want[i].second) << "line of step " << want[i].first;
+  }
 }
 
 TEST(TrainLrurec, CtrlCSavesACheckpointAndExitsCleanly) {
