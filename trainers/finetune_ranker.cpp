@@ -422,9 +422,14 @@ class Recipe {
            std::max(0.0, double(total_steps_ - s) / double(std::max<int64_t>(1, total_steps_ - warmup)));
   }
 
-  std::unique_ptr<torch::optim::AdamW> make_optimizer() {
+  std::vector<at::Tensor> trainable_tensors() const {
     std::vector<at::Tensor> params;
     for (const auto& [name, p] : ranker_.trainable) params.push_back(p);
+    return params;
+  }
+
+  std::unique_ptr<torch::optim::AdamW> make_optimizer() {
+    const std::vector<at::Tensor> params = trainable_tensors();
     return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(cfg_.train.lr)
                                                              .betas({0.9, 0.999})
                                                              .eps(cfg_.train.adam_eps)
@@ -454,9 +459,7 @@ class Recipe {
       sums.loss += loss.loss.item<double>();
       sums.letter_ce += loss.letter_ce.item<double>();
     }
-    std::vector<at::Tensor> params;
-    for (const auto& [name, p] : ranker_.trainable) params.push_back(p);
-    torch::nn::utils::clip_grad_norm_(params, t.max_grad_norm);
+    torch::nn::utils::clip_grad_norm_(trainable_tensors(), t.max_grad_norm);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     optimizer_->step();
     return {sums.loss / t.grad_accum_steps, sums.letter_ce / t.grad_accum_steps};

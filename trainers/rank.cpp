@@ -63,6 +63,8 @@ constexpr const char* kUsage = "rank --config FILE [key=value ...]   (requests: 
 class Ranker {
  public:
   explicit Ranker(const RankConfig& cfg) : cfg_(cfg) {
+    config::require(cfg.max_history >= 1, "max_history", ">= 1");
+    config::require(cfg.pad_to_multiple >= 1, "pad_to_multiple", ">= 1");
     if (cfg.model.mode == "lora" && cfg.model.adapter.empty())
       log::warn("model.adapter is not set: ranking with the base model and untrained (no-op) adapters.");
     ranker_ = llm::load_ranker_model(cfg.model, cfg.lora);
@@ -82,12 +84,13 @@ class Ranker {
   json rank(const json& request, const std::string& where) {
     if (!request.is_object() || !request.contains("history") || !request.contains("candidates"))
       fail("{}: expected an object with \"history\" and \"candidates\" arrays.", where);
-    std::vector<std::string> history = titles(request.at("history"), "history", where);
+    json recent = request.at("history");  // the last max_history entries: only they are tokenized
+    if (recent.is_array() && recent.size() > size_t(cfg_.max_history))
+      recent.erase(recent.begin(), recent.end() - cfg_.max_history);
+    const std::vector<std::string> history = titles(recent, "history", where);
     const std::vector<std::string> candidates = titles(request.at("candidates"), "candidates", where);
     if (candidates.empty() || candidates.size() > size_t(llm::kMaxCandidates))
       fail("{}: {} candidates; give 1 to {} (letters A-Z).", where, candidates.size(), llm::kMaxCandidates);
-    if (history.size() > size_t(cfg_.max_history))
-      history.erase(history.begin(), history.end() - cfg_.max_history);
     const std::vector<int64_t> ids = prompts_->encode(history, candidates);
     const std::vector<int64_t> letters(prompts_->letter_ids().begin(),
                                        prompts_->letter_ids().begin() + int64_t(candidates.size()));
