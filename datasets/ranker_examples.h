@@ -11,10 +11,10 @@
 
 namespace lrec::data {
 
-// The retriever's output, per user (dense user ids): items best first, with their scores.
+// The retriever's output, per user (dense user ids): items best first (its scores stay in the candidate
+// file; the ranker needs only the order).
 struct RetrievedCandidates {
   std::vector<std::vector<int32_t>> items;
-  std::vector<std::vector<float>> scores;
 };
 
 struct RankerExample {

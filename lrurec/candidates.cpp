@@ -60,13 +60,10 @@ CandidateFile load_candidates(const std::filesystem::path& path) {
 data::RetrievedCandidates to_retrieved(const SplitCandidates& split) {
   data::RetrievedCandidates out;
   const at::Tensor items = split.items.to(at::kInt).contiguous();
-  const at::Tensor scores = split.scores.to(at::kFloat).contiguous();
   const int64_t U = items.size(0), K = items.size(1);
   for (int64_t u = 0; u < U; ++u) {
     const int32_t* i = items.data_ptr<int32_t>() + u * K;
-    const float* s = scores.data_ptr<float>() + u * K;
     out.items.emplace_back(i, i + K);
-    out.scores.emplace_back(s, s + K);
   }
   return out;
 }

@@ -163,7 +163,6 @@ TEST(RankerExamples, RetrieverNegativesAreTheTopRankedUnseenItems) {
   const Dataset ds = ranker_dataset();
   RetrievedCandidates r;
   r.items = {{5, 30, 2, 31, 32, 33, 34}, {35}};  // user 0's ranking holds its val item 5 and train item 2
-  r.scores = {{}, {}};
   RankerExampleConfig cfg;
   cfg.negatives = "retriever";
   cfg.num_candidates = 4;
@@ -194,7 +193,6 @@ TEST(RankerExamples, EvalCandidatesKeepRetrieverOrderAndMarkMisses) {
   const Dataset ds = ranker_dataset();
   RetrievedCandidates r;
   r.items = {{11, 5, 12, 13}, {14, 15, 16, 9}};
-  r.scores = {{4, 3, 2, 1}, {4, 3, 2, 1}};
   const auto val = make_ranker_eval_examples(ds, Split::kVal, r, 3, 20);
   EXPECT_EQ(val[0].candidates, (V{11, 5, 12}));
   EXPECT_EQ(val[0].label, 1);
