@@ -258,9 +258,13 @@ fs::path save_training_checkpoint(CheckpointManager& checkpoints, int64_t step, 
 }
 
 void check_resume_settings(const CheckpointManager& checkpoints, const std::string& config_yaml,
-                           const std::vector<std::string>& may_change) {
+                           const std::vector<std::string>& also_may_change) {
   const auto latest = checkpoints.latest();
   if (!latest) fail("no complete checkpoint to resume from. Start without --resume.");
+  std::vector<std::string> may_change = also_may_change;
+  for (const char* key : {"output_dir", "threads", "resume", "keep_checkpoints", "dataset.cache_dir",
+                          "train.eval_batch_size", "train.log_every", "train.max_steps", "train.max_epochs"})
+    may_change.emplace_back(key);
   config::check_resume_settings(*latest / "config.yaml", config_yaml, may_change);
 }
 

@@ -83,9 +83,11 @@ std::filesystem::path save_training_checkpoint(CheckpointManager& checkpoints, i
                                                const torch::optim::AdamW& optimizer,
                                                const nlohmann::json& state, const std::string& config_yaml);
 // Before a resumed run writes anything: its settings must equal those in the newest checkpoint's
-// config.yaml, up to the keys in `may_change` (see config::check_resume_settings).
+// config.yaml (see config::check_resume_settings). The keys every trainer shares that change only speed,
+// logging or paths may differ, and so may train.max_steps/max_epochs, which extend the run; a trainer
+// adds its own such keys in `also_may_change`.
 void check_resume_settings(const CheckpointManager& checkpoints, const std::string& config_yaml,
-                           const std::vector<std::string>& may_change);
+                           const std::vector<std::string>& also_may_change);
 
 // Verifies the newest checkpoint, restores parameters, optimizer and RNG from it, and returns its
 // state.json. `dir` receives the checkpoint's path.

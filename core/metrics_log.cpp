@@ -37,19 +37,14 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return fields;
 }
 
-// Rewrites `path` (atomically) without the lines that `drop` selects; returns the lines kept.
-std::vector<std::string> keep_lines(const fs::path& path,
-                                    const std::function<bool(const std::string&)>& drop) {
-  std::vector<std::string> kept;
+// Rewrites `path` (atomically) without the lines that `drop` selects.
+void drop_lines(const fs::path& path, const std::function<bool(const std::string&)>& drop) {
   std::ifstream in(path);
   std::string text;
   for (std::string line; std::getline(in, line);) {
-    if (drop(line)) continue;
-    kept.push_back(line);
-    text += line + "\n";
+    if (!drop(line)) text += line + "\n";
   }
   write_file_atomic(path, text);
-  return kept;
 }
 
 }  // namespace
@@ -60,14 +55,14 @@ MetricsLog::MetricsLog(const fs::path& dir, const std::string& name, std::option
   const fs::path jsonl_path = dir / (name + ".jsonl");
   const bool append = resume_step.has_value();
   if (append && fs::exists(jsonl_path)) {
-    keep_lines(jsonl_path, [&](const std::string& line) {
+    drop_lines(jsonl_path, [&](const std::string& line) {
       const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       return record.is_object() && record.contains("step") && record["step"].get<double>() > *resume_step;
     });
   }
   if (append && fs::exists(csv_path_)) {
     size_t step_column = std::string::npos;
-    keep_lines(csv_path_, [&](const std::string& line) {
+    drop_lines(csv_path_, [&](const std::string& line) {
       const std::vector<std::string> fields = split_csv_line(line);
       if (columns_.empty()) {  // the header
         columns_ = fields;

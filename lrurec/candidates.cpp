@@ -54,6 +54,9 @@ CandidateFile load_candidates(const std::filesystem::path& path) {
       fail("{}: {}.items holds ids outside 1..{}.", path.string(), name, file.num_items);
     }
   }
+  if (file.test.items.size(0) != file.val.items.size(0))
+    fail("{}: {} test rows but {} validation rows; both hold one row per user.", path.string(),
+         file.test.items.size(0), file.val.items.size(0));
   return file;
 }
 

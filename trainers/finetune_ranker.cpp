@@ -162,13 +162,8 @@ class Recipe {
     at::manual_seed(t.seed);
     checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);
     checkpoints_->check_start(cfg_.resume);
-    if (cfg_.resume) {
-      // What only changes speed, logging or outputs after training; max_steps/max_epochs extend the run.
-      check_resume_settings(*checkpoints_, config::to_yaml(cfg_),
-                            {"output_dir", "threads", "resume", "keep_checkpoints", "dataset.cache_dir",
-                             "train.eval_batch_size", "train.log_every", "train.max_steps",
-                             "train.max_epochs", "export_merged"});
-    }
+    if (cfg_.resume)
+      check_resume_settings(*checkpoints_, config::to_yaml(cfg_), {"export_merged"});  // output only
     fs::create_directories(out_);
     config::save_resolved(out_, cfg_);
     log_startup("finetune_ranker", config::to_yaml(cfg_));
@@ -204,8 +199,7 @@ class Recipe {
     if (t.eos && ranker_.tokenizer.eos_id() < 0)
       fail(
           "config key 'train.eos' is true, but the tokenizer of {} has no EOS token to train after the "
-          "letter. "
-          "Set train.eos=false.",
+          "letter. Set train.eos=false.",
           cfg_.model.path);
     prompts_.emplace(ranker_.tokenizer, cfg_.prompt);
     letter_ids_.assign(prompts_->letter_ids().begin(), prompts_->letter_ids().begin() + n);
@@ -233,9 +227,6 @@ class Recipe {
   void check_targets(const lrurec::CandidateFile& candidates) const {
     const at::Tensor val_targets = candidates.val.targets.to(at::kInt).contiguous();
     const at::Tensor test_targets = candidates.test.targets.to(at::kInt).contiguous();
-    if (test_targets.size(0) != val_targets.size(0))
-      fail("{}: {} test rows but {} validation rows.", cfg_.candidates, test_targets.size(0),
-           val_targets.size(0));
     const auto val = val_targets.accessor<int32_t, 1>();
     const auto test = test_targets.accessor<int32_t, 1>();
     for (size_t u = 0; u < dataset_.num_users(); ++u) {

@@ -122,13 +122,8 @@ class Recipe {
     at::manual_seed(cfg_.train.seed);
     checkpoints_.emplace(out_ / "checkpoints", cfg_.keep_checkpoints);
     checkpoints_->check_start(cfg_.resume);
-    if (cfg_.resume) {
-      // What only changes speed, logging or outputs after training; max_steps/max_epochs extend the run.
-      check_resume_settings(*checkpoints_, config::to_yaml(cfg_),
-                            {"output_dir", "threads", "resume", "keep_checkpoints", "dataset.cache_dir",
-                             "train.eval_batch_size", "train.log_every", "train.max_steps",
-                             "train.max_epochs", "export_top_k"});
-    }
+    if (cfg_.resume)
+      check_resume_settings(*checkpoints_, config::to_yaml(cfg_), {"export_top_k"});  // output only
     fs::create_directories(out_);
     config::save_resolved(out_, cfg_);
     log_startup("train_lrurec", config::to_yaml(cfg_));
