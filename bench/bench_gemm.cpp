@@ -29,25 +29,29 @@ struct BenchConfig {
   }
 };
 
-// 24 independent FMA chains per thread, in registers: the rate the FMA units allow, all threads at once.
-LREC_AVX512 double fma_peak_gflops() {
+// 24 independent FMA chains in registers, run `iterations` times; returns their sum so that nothing is
+// optimized away. (A named function: the lambdas below would not inherit the target attribute.)
+LREC_AVX512 float fma_chains(int64_t iterations) {
+  __m512 acc[24];
+  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(float(i));
+  const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
+  for (int64_t k = 0; k < iterations; ++k) {
+#pragma GCC unroll 24
+    for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, shift);
+  }
+  __m512 sum = acc[0];
+  for (int i = 1; i < 24; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  return _mm512_reduce_add_ps(sum);
+}
+
+// The rate the FMA units allow, all threads at once.
+double fma_peak_gflops() {
   const int64_t iterations = 50'000'000;
   const int64_t threads = at::get_num_threads();
   std::vector<float> sink(threads);
   const double seconds = bench::median_seconds(3, [&] {
     at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        __m512 acc[24];
-        for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(float(i));
-        const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
-        for (int64_t k = 0; k < iterations; ++k) {
-#pragma GCC unroll 24
-          for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, shift);
-        }
-        __m512 sum = acc[0];
-        for (int i = 1; i < 24; ++i) sum = _mm512_add_ps(sum, acc[i]);
-        sink[t] = _mm512_reduce_add_ps(sum);
-      }
+      for (int64_t t = begin; t < end; ++t) sink[t] = fma_chains(iterations);
     });
   });
   return 2.0 * 16 * 24 * iterations * threads / seconds / 1e9;

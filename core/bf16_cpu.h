@@ -16,8 +16,13 @@
 #define LREC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() through masked builtins, which -Wmaybe-uninitialized
-// reports as a use of an uninitialized value once inlined (a known false positive).
+// (and, where the baseline CPU lacks AVX-512, -Wuninitialized in _mm512_reduce_add_ps) reports as a use of
+// an uninitialized value once inlined (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// Where the baseline lacks AVX-512, GCC notes that an __m512 return value changes the ABI; every such
+// function here is inline and called only from functions built for the same target.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace lrec::bf16 {
 

@@ -216,13 +216,15 @@ struct BackwardScratch {
   std::vector<uint16_t> ds, p_pairs, ds_pairs, kt_packed, vt_packed, k_packed, qt, grad_out_t;
 };
 
+// 16 bf16 values widened to fp32 (a named function: a lambda would not inherit the target attribute).
+LREC_AVX512 inline __m512 widen_bf16(const uint16_t* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
 LREC_AVX512_BF16 float dot_bf16(const uint16_t* x, const uint16_t* y, int64_t n) {
-  const auto widen = [](const uint16_t* p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-  };
   __m512 sum = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) sum = _mm512_fmadd_ps(widen(x + i), widen(y + i), sum);
+  for (int64_t i = 0; i < n; i += 16) sum = _mm512_fmadd_ps(widen_bf16(x + i), widen_bf16(y + i), sum);
   return _mm512_reduce_add_ps(sum);
 }
 
