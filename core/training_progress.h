@@ -26,13 +26,17 @@ struct TrainingProgress {
     for (const auto& [key, value] : values) log_sums[key] += value;
     ++log_steps;
   }
-  // The means since the last line, and a fresh start for the next one.
-  std::map<std::string, double> take_log_means() {
-    std::map<std::string, double> means;
-    for (const auto& [key, sum] : log_sums) means[key] = sum / double(log_steps);
+  // The next line of train.jsonl: the means since the last line, with the step, the epoch and the training
+  // seconds so far; the sums start afresh for the line after it.
+  std::map<std::string, double> take_log_line(int64_t epoch, double elapsed) {
+    std::map<std::string, double> line;
+    for (const auto& [key, sum] : log_sums) line[key] = sum / double(log_steps);
     log_sums.clear();
     log_steps = 0;
-    return means;
+    line["step"] = double(step);
+    line["epoch"] = double(epoch);
+    line["elapsed_s"] = elapsed;
+    return line;
   }
 
   // Records a validation at the current step; true when it is a new best.

@@ -284,11 +284,8 @@ class Recipe {
                  fmt::format("epoch {} loss {:.4f} letter CE {:.4f} (chance {:.4f}) lr {:.2e}",
                              shuffler_->epoch() + 1, losses.loss, losses.letter_ce, chance_letter_ce(), lr));
       if (state_.step % t.log_every == 0) {
-        std::map<std::string, double> line = state_.take_log_means();
-        line["step"] = double(state_.step);
-        line["epoch"] = double(shuffler_->epoch());
+        std::map<std::string, double> line = state_.take_log_line(shuffler_->epoch(), elapsed());
         line["lr"] = lr;
-        line["elapsed_s"] = elapsed();
         train_log.write(line);
       }
       if (state_.step % t.eval_every == 0 || state_.step == total_steps_) {

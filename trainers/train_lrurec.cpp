@@ -165,11 +165,7 @@ class Recipe {
       state_.add_to_log({{"loss", loss}});
       bar.update(1, fmt::format("epoch {} loss {:.4f}", epoch + 1, loss));
       if (state_.step % cfg_.train.log_every == 0) {
-        std::map<std::string, double> line = state_.take_log_means();
-        line["step"] = double(state_.step);
-        line["epoch"] = double(epoch);
-        line["elapsed_s"] = elapsed();
-        train_log.write(line);
+        train_log.write(state_.take_log_line(epoch, elapsed()));
       }
       if (state_.step % cfg_.train.val_iterations == 0) {
         bar.finish();
