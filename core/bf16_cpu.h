@@ -1,8 +1,9 @@
 // Building blocks for bf16 kernels on CPUs with AVX512-BF16 (vdpbf16ps: two bf16 products added into each
 // fp32 lane): a small GEMM with fp32 accumulation, a vector exp, and bf16 stores. Shared by the attention
 // kernel (llm_ranker/attention_bf16_cpu) and LRURec's output head (lrurec/linear_cross_entropy, whose fp32
-// softmax uses the exp as well). Callers check cpu_has_avx512_bf16() before any LREC_AVX512_BF16 function
-// runs, and cpu_has_avx512() before any LREC_AVX512 function.
+// softmax uses the exp as well), and the CPU checks and target attributes of every kernel. Callers check
+// cpu_has_avx512_bf16() before any LREC_AVX512_BF16 function runs, cpu_has_avx512() before any LREC_AVX512
+// function, and cpu_has_avx2_fma() before any LREC_AVX2 function.
 #pragma once
 
 #include <immintrin.h>
@@ -10,10 +11,11 @@
 #include <cstdint>
 #include <cstring>
 
-// Only the functions marked with this attribute use AVX-512 instructions; the files that include this one
-// are built for the baseline CPU.
+// Only the functions marked with these attributes use AVX-512 (or AVX2) instructions; the files that include
+// this one are built for the baseline CPU.
 #define LREC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define LREC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define LREC_AVX2 __attribute__((target("avx2,fma")))
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() through masked builtins, which -Wmaybe-uninitialized
 // (and, where the baseline CPU lacks AVX-512, -Wuninitialized in _mm512_reduce_add_ps) reports as a use of
@@ -30,6 +32,8 @@ namespace lrec::bf16 {
 bool cpu_has_avx512();
 // True when this CPU runs the LREC_AVX512_BF16 functions (AVX-512 F/BW/VL/DQ and BF16).
 bool cpu_has_avx512_bf16();
+// True when this CPU runs the LREC_AVX2 functions (AVX2 and FMA).
+bool cpu_has_avx2_fma();
 
 // ---- C[M, N] (= or +=) A[M, K] · B --------------------------------------------------------------------
 // A: bf16, row-major, row stride lda. B: bf16 in VNNI pairs, B[k][n] at b[(k / 2) * 2 * ldb + 2 * n + k % 2].
@@ -55,6 +59,22 @@ LREC_AVX512 inline __m512 exp_ps(__m512 x) {
   for (const float coef : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
   return _mm512_scalef_ps(p, n);
+}
+
+// The same exp on 8 lanes with AVX2 + FMA: 2^n is built in the exponent bits (n >= -126 here, a normal
+// float).
+LREC_AVX2 inline __m256 exp256_ps(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606820309417e-6f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  for (const float coef : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(coef));
+  const __m256i two_n =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
 }
 
 LREC_AVX512_BF16 inline void store_bf16(uint16_t* dst, __m512 x) {

@@ -1,15 +1,19 @@
-// An fp32 matrix product on AVX-512 for the shapes our models run: C[M, N] (= or +=) A[M, K] · B[K, N],
-// either operand transposed. LibTorch's fp32 at::mm goes to MKL, which on AMD CPUs takes its AVX2 path: on
-// this project's Zen 5 machine it runs at ~200 GFLOP/s of the ~520 GFLOP/s the two cores' AVX-512 FMAs
-// reach, and this kernel at 400-460 (bench/bench_gemm prints all three). The reference is at::mm;
-// tests/core/test_gemm_f32 checks every layout, tail and accumulate case against it in double.
+// An fp32 matrix product for the shapes our models run: C[M, N] (= or +=) A[M, K] · B[K, N], either operand
+// transposed, on AVX-512 or on AVX2 + FMA. LibTorch's fp32 at::mm goes to MKL, which on AMD CPUs takes its
+// AVX2 path and is slow on the models' short inner dimensions: on the project's Zen 5 machine MKL runs at
+// ~200 GFLOP/s of the ~520 GFLOP/s the two cores' AVX-512 FMAs reach, and the AVX-512 tiles at 400-460; on an
+// AVX2-only Zen 3 MKL reaches 100 GFLOP/s on square products but 24 on LRURec's head (K = 64).
+// bench/bench_gemm prints the kernel, MKL and the FMA peak side by side. The reference is at::mm;
+// tests/core/test_gemm_f32 checks every layout, tail and accumulate case against it in double, for each
+// instruction set the CPU has.
 //
 // Layout (BLIS's loop order): the product is cut into 256-deep slices of K and 1024-wide blocks of N; each
-// block of B is packed into 64-wide panels, and a 6 x 64 register tile (24 zmm accumulators) runs over it
-// with A's elements broadcast from where they lie, so A of either layout is read without copying. Each
-// element of C sums its products in order of k in one fp32 accumulator per slice, as a plain loop does: its
-// rounding error grows like a loop's, a few times MKL's at K in the thousands (bench_gemm prints both against
-// double).
+// block of B is packed into panels as wide as the register tile, which runs over a panel with A's elements
+// broadcast from where they lie, so A of either layout is read without copying: 6 x 64 on AVX-512 (24 zmm
+// accumulators), 6 x 16 on AVX2 (12 ymm accumulators). Each element of C sums its
+// products in order of k in one fp32 accumulator, one fused multiply-add at a time, as a plain loop with
+// std::fma does: both instruction sets give the same bits, and the rounding error grows like a loop's, a few
+// times MKL's at K in the thousands (bench_gemm prints both against double).
 #pragma once
 
 #include <cstdint>
@@ -26,10 +30,20 @@ struct Operand {
 inline Operand row_major(const float* data, int64_t ld) { return {data, ld, 1}; }
 inline Operand transposed(const float* data, int64_t ld) { return {data, 1, ld}; }
 
-// True when this CPU runs gemm (AVX-512 F/BW/VL/DQ); callers fall back to at::mm otherwise.
+// The instruction sets with register tiles, narrowest first.
+enum class Isa { kNone, kAvx2, kAvx512 };
+// What this CPU runs: kAvx512 (AVX-512 F/BW/VL/DQ), kAvx2 (AVX2 and FMA) or kNone.
+Isa cpu_isa();
+// The tiles used from now on are capped at `cap` (tests run the AVX2 tiles on an AVX-512 CPU); returns the
+// previous cap. The cap starts at kAvx512.
+Isa limit_isa(Isa cap);
+// The tiles gemm runs: the lesser of cpu_isa() and the cap.
+Isa active_isa();
+// True when gemm runs here (active_isa() is not kNone); callers fall back to at::mm otherwise.
 bool gemm_applies();
 
-// B[K, N] packed once for many products: 64-wide panels [ceil(N / 64)][K][64], zero beyond column N.
+// B[K, N] packed once for many products, for the tiles active when it is packed: panels as wide as one
+// register tile (64 columns on AVX-512, 16 on AVX2), [ceil(N / width)][K][width], zero beyond column N.
 class PackedB {
  public:
   PackedB() = default;
@@ -37,9 +51,11 @@ class PackedB {
   void pack(int64_t k, int64_t n, Operand b);  // reuses the storage
   int64_t k() const { return k_; }
   int64_t n() const { return n_; }
+  Isa isa() const { return isa_; }
   const float* data() const { return data_.data(); }
 
  private:
+  Isa isa_ = Isa::kNone;
   int64_t k_ = 0, n_ = 0;
   std::vector<float> data_;
 };

@@ -10,8 +10,8 @@
 // gradients stay fp32.
 //
 // Two implementations: kFastest runs the fused kernels of linear_cross_entropy_cpu.h where the CPU has them
-// (fp32 products on AVX-512, bf16 products on AVX512-BF16 with the logits kept in fp32); kPortable, and
-// kFastest elsewhere, loops over chunks of chunk_rows rows with at::mm (on bf16 tensors the logits then
+// (fp32 products on AVX-512 or AVX2, bf16 products on AVX512-BF16 with the logits kept in fp32); kPortable,
+// and kFastest elsewhere, loops over chunks of chunk_rows rows with at::mm (on bf16 tensors the logits then
 // carry bf16 rounding, relative error ~4e-3).
 #pragma once
 

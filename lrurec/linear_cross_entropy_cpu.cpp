@@ -41,14 +41,15 @@ struct Accumulators {
 };
 
 // The softmax of the block's logit rows s [rows, Vp] in place -> G, adding the rows' losses.
-LREC_AVX512 void softmax_block(const Problem& pr, int64_t begin, int64_t rows, float* s, Accumulators& acc,
-                               bool need_grad) {
-  for (int64_t r = 0; r < rows; ++r)
-    acc.loss += softmax_gradient_row_avx512(s + r * pr.Vp, pr.bias, pr.V, pr.Vp, pr.targets[begin + r],
-                                            pr.inv_count, need_grad);
+void softmax_block(const Problem& pr, int64_t begin, int64_t rows, float* s, Accumulators& acc,
+                   bool need_grad) {
+  double row_loss[kBlockRows];
+  softmax_gradient_rows(fastest_softmax_row_kernel(), s, rows, pr.Vp, pr.bias, pr.V, pr.targets + begin,
+                        pr.inv_count, need_grad, row_loss);
+  for (int64_t r = 0; r < rows; ++r) acc.loss += row_loss[r];
 }
 
-// ---- fp32 products on AVX-512 ---------------------------------------------------------------------------
+// ---- fp32 products on AVX-512 or AVX2 (core/gemm_f32_cpu) ----------------------------------------------
 class Float32Head {
  public:
   static constexpr int64_t kVocabAlign = 16;
@@ -64,8 +65,7 @@ class Float32Head {
     f32::PackedB x_block;  // the block's x rows [rows, d]: the B operand of Gᵀ x
   };
 
-  LREC_AVX512 void block(const Problem& pr, int64_t begin, Scratch& w, Accumulators& acc,
-                         bool need_grad) const {
+  void block(const Problem& pr, int64_t begin, Scratch& w, Accumulators& acc, bool need_grad) const {
     const int64_t d = pr.d, V = pr.V, Vp = pr.Vp;
     const int64_t rows = std::min(kBlockRows, pr.rows - begin);
     const float* x = pr.x + begin * d;
@@ -73,10 +73,9 @@ class Float32Head {
     f32::gemm_serial(rows, f32::row_major(x, d), wt_, s, Vp, /*accumulate=*/false);  // S = x Wᵀ
     softmax_block(pr, begin, rows, s, acc, need_grad);
     if (!need_grad) return;
+    float* __restrict grad_b = acc.grad_b.data();
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < Vp; c += 16)
-        _mm512_storeu_ps(acc.grad_b.data() + c, _mm512_add_ps(_mm512_loadu_ps(acc.grad_b.data() + c),
-                                                              _mm512_loadu_ps(s + r * Vp + c)));
+      for (int64_t c = 0; c < Vp; ++c) grad_b[c] += s[r * Vp + c];
     f32::gemm_serial(rows, f32::row_major(s, Vp), w_, pr.grad_x + begin * d, d, false);  // dx = G W
     w.x_block.pack(rows, d, f32::row_major(x, d));
     f32::gemm_serial(V, f32::transposed(s, Vp), w.x_block, acc.grad_w.data(), d, true);  // dW += Gᵀ x

@@ -5,7 +5,7 @@
 //   dx = G W                            [rows, d]
 //   dW += Gᵀ x,  db += Σ_rows G         per-thread fp32 accumulators, summed at the end
 // and the loss Σ (logsumexp(S) − S[y]). The products run in one of two precisions:
-//   kFloat32:  fp32 on AVX-512 (core/gemm_f32_cpu.h), the official code's math;
+//   kFloat32:  fp32 on AVX-512 or AVX2 + FMA (core/gemm_f32_cpu.h), the official code's math;
 //   kBFloat16: bf16 inputs with fp32 accumulation on AVX512-BF16 (core/bf16_cpu.h), as at::mm on bf16
 //              tensors, except that the logits are not rounded to bf16 before the softmax.
 // The softmax and every accumulation stay fp32. The chunked at::mm loop of linear_cross_entropy.cpp is the
@@ -18,7 +18,8 @@ namespace lrec::lrurec {
 
 enum class HeadProducts { kFloat32, kBFloat16 };
 
-// True when this CPU runs the kernel of `products` and the shapes fit: fp32 CPU tensors, d a multiple of 16.
+// True when this CPU runs the kernel of `products` (fp32: f32::gemm_applies(); bf16: AVX512-BF16) and the
+// shapes fit: fp32 CPU tensors, d a multiple of 16.
 bool linear_cross_entropy_cpu_applies(const at::Tensor& x, const at::Tensor& weight, HeadProducts products);
 
 struct HeadGradients {

@@ -2,15 +2,21 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <ostream>
 #include <tuple>
 
 #include "core/gemm_f32_cpu.h"
 #include "core/linear.h"
 
 namespace lrec {
+namespace f32 {
+// Names the instruction set in test output.
+void PrintTo(Isa isa, std::ostream* out) { *out << (isa == Isa::kAvx2 ? "AVX2" : "AVX-512"); }
+}  // namespace f32
 namespace {
 
-// The AVX-512 product against at::mm in double, element by element, within fp32 rounding of the sum:
+// The kernel's product against at::mm in double, element by element, within fp32 rounding of the sum:
 // |C - C_ref| <= 2e-7 · K · (|A| |B|) + 1e-30. A wrong index or tail gives errors of order |A| |B|.
 void expect_matches_reference(const at::Tensor& c, const at::Tensor& a, const at::Tensor& b,
                               const at::Tensor& c0, bool accumulate) {
@@ -25,14 +31,24 @@ void expect_matches_reference(const at::Tensor& c, const at::Tensor& a, const at
       << "M " << a.size(0) << " N " << b.size(1) << " K " << a.size(1) << " accumulate " << accumulate;
 }
 
-class GemmF32 : public ::testing::Test {
+// Each test runs once per instruction set, with the tiles capped at it; a set this CPU lacks is skipped.
+class GemmF32 : public ::testing::TestWithParam<f32::Isa> {
  protected:
   void SetUp() override {
-    if (!f32::gemm_applies()) GTEST_SKIP() << "no AVX-512 on this CPU: the fp32 kernel is not used here";
+    if (f32::cpu_isa() < GetParam()) GTEST_SKIP() << "this CPU lacks the instruction set";
+    previous_cap_ = f32::limit_isa(GetParam());
+    ASSERT_EQ(f32::active_isa(), GetParam());
   }
+  void TearDown() override { f32::limit_isa(previous_cap_); }
+
+ private:
+  f32::Isa previous_cap_ = f32::Isa::kAvx512;
 };
 
-TEST_F(GemmF32, EveryLayoutTailAndAccumulateMatchesTheReference) {
+INSTANTIATE_TEST_SUITE_P(Isa, GemmF32, ::testing::Values(f32::Isa::kAvx2, f32::Isa::kAvx512),
+                         [](const auto& info) { return info.param == f32::Isa::kAvx2 ? "avx2" : "avx512"; });
+
+TEST_P(GemmF32, EveryLayoutTailAndAccumulateMatchesTheReference) {
   at::manual_seed(0);
   for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
                                 {5, 17, 3},
@@ -68,7 +84,7 @@ TEST_F(GemmF32, EveryLayoutTailAndAccumulateMatchesTheReference) {
   }
 }
 
-TEST_F(GemmF32, ThreadCountDoesNotChangeTheResult) {
+TEST_P(GemmF32, ThreadCountDoesNotChangeTheResult) {
   // Rows or columns are dealt to threads whole: every element is summed in the same order.
   at::manual_seed(1);
   const int threads = at::get_num_threads();
@@ -86,7 +102,7 @@ TEST_F(GemmF32, ThreadCountDoesNotChangeTheResult) {
   at::set_num_threads(threads);
 }
 
-TEST_F(GemmF32, LinearAndItsGradientsMatchAtLinearInDouble) {
+TEST_P(GemmF32, LinearAndItsGradientsMatchAtLinearInDouble) {
   at::manual_seed(2);
   for (const bool with_bias : {false, true}) {
     const at::Tensor x = at::randn({3, 50, 70}).requires_grad_();
@@ -123,6 +139,31 @@ TEST_F(GemmF32, LinearAndItsGradientsMatchAtLinearInDouble) {
   EXPECT_FALSE(linear_uses_gemm_f32(at::randn({2, 70}), at::randn({90, 70}), at::Tensor()));
   EXPECT_FALSE(linear_uses_gemm_f32(at::randn({64, 70}).to(at::kBFloat16),
                                     at::randn({90, 70}).to(at::kBFloat16), at::Tensor()));
+}
+
+// Both tile sets add each element's products in order of k, one fused multiply-add at a time: the AVX2
+// tiles give the AVX-512 tiles' bits, and those of a plain loop with std::fma.
+TEST(GemmF32Isa, EveryInstructionSetGivesThePlainFmaLoopsBits) {
+  at::manual_seed(5);
+  const int64_t m = 13, n = 70, k = 300;
+  const at::Tensor a = at::randn({m, k}), b = at::randn({k, n}), c0 = at::randn({m, n});
+  at::Tensor loop = c0.clone();
+  const float *ap = a.const_data_ptr<float>(), *bp = b.const_data_ptr<float>();
+  float* lp = loop.mutable_data_ptr<float>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) lp[i * n + j] = std::fma(ap[i * k + p], bp[p * n + j], lp[i * n + j]);
+  int tested = 0;
+  for (const f32::Isa isa : {f32::Isa::kAvx2, f32::Isa::kAvx512}) {
+    if (f32::cpu_isa() < isa) continue;
+    const f32::Isa previous = f32::limit_isa(isa);
+    at::Tensor c = c0.clone();
+    f32::gemm(m, n, k, f32::row_major(ap, k), f32::row_major(bp, n), c.mutable_data_ptr<float>(), n, true);
+    f32::limit_isa(previous);
+    EXPECT_TRUE(at::equal(c, loop)) << "isa " << static_cast<int>(isa);
+    ++tested;
+  }
+  if (tested == 0) GTEST_SKIP() << "this CPU has neither AVX2 with FMA nor AVX-512";
 }
 
 TEST(GemmF32Operands, RejectsAnOperandWithoutUnitStride) {
