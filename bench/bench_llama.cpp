@@ -65,7 +65,7 @@ double prefill_flops(const llm::LlamaConfig& c, int64_t batch, int64_t length) {
          2 * d * c.vocab_size * batch;
 }
 
-// FLOP/s of a 4096 x 768 x 2048 product: at::matmul in `dtype`, or (kernel) our fp32 AVX-512 kernel.
+// FLOP/s of a 4096 x 768 x 2048 product: at::matmul in `dtype`, or (kernel) our fp32 kernel.
 double matmul_rate(at::ScalarType dtype, int steps, bool kernel = false) {
   const at::Tensor a = at::randn({4096, 768}).to(dtype), b = at::randn({768, 2048}).to(dtype);
   at::Tensor c = at::empty({4096, 2048});
@@ -156,8 +156,9 @@ int main(int argc, char** argv) {
     print_row("decode batch 1 bf16", 1 / bf16.decode, ref, "decode_bf16", 1);
     std::printf(
         "\nmatmul 4096x768x2048: bf16 %.1f GFLOP/s, fp32 %.1f GFLOP/s (at::matmul); fp32 %.1f GFLOP/s (our "
-        "AVX-512 kernel, core/gemm_f32_cpu)\n",
-        bf16_rate / 1e9, fp32_rate / 1e9, fp32_kernel_rate / 1e9);
+        "%s kernel, core/gemm_f32_cpu)\n",
+        bf16_rate / 1e9, fp32_rate / 1e9, fp32_kernel_rate / 1e9,
+        f32::active_isa() == f32::Isa::kAvx512 ? "AVX-512" : "AVX2");
     std::printf(
         "prefill model FLOPs %.1f G: bf16 %.1f GFLOP/s = %.0f%% of the bf16 matmul rate; fp32 %.1f GFLOP/s = "
         "%.0f%% of at::matmul's fp32 rate, %.0f%% of our kernel's\n",

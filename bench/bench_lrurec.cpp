@@ -1,6 +1,6 @@
 // LRURec speed, side by side with a PyTorch eager (Python) implementation in the official code's style
 // (bench/lrurec_reference.py), in the same run on the same machine and threads.
-//   bench_lrurec [steps=10] [threads=0] [python=1]
+//   bench_lrurec [steps=10] [threads=0] [python=true] [bf16=true]
 // Prints: the scan kernels alone (fused vs the official log-depth tensor ops, forward + backward), and
 // full training steps (forward, loss, backward, clipping, AdamW) at ML-1M shape (B 128, L 200, d 64,
 // 3,416 items) and at LlamaRec's ml-latest-small shape (B 16, L 200, 3,650 items).
@@ -28,6 +28,7 @@ struct BenchConfig {
   int steps = 10;
   int threads = 0;
   bool python = true;
+  bool bf16 = true;   // false: skip the bf16 steps (slow on CPUs without AVX512-BF16 or AMX)
   std::string trace;  // write a chrome trace of one ML-1M-shaped step here
   template <class V>
   void visit(V& v) {
@@ -35,6 +36,7 @@ struct BenchConfig {
     v("steps", steps);
     v("threads", threads);
     v("python", python);
+    v("bf16", bf16);
   }
 };
 
@@ -113,9 +115,10 @@ double step_seconds(int64_t B, int64_t L, int64_t items, int steps, const std::s
 }
 
 // Runs the Python reference; returns its "RESULT name seconds" lines, or nothing when unavailable.
-std::map<std::string, double> python_reference(int steps, int threads) {
-  return bench::run_reference(fmt::format("{} {}/bench/lrurec_reference.py --steps {} --threads {}",
-                                          LREC_PYTHON, LREC_SOURCE_DIR, steps, threads));
+std::map<std::string, double> python_reference(int steps, int threads, bool bf16) {
+  return bench::run_reference(fmt::format("{} {}/bench/lrurec_reference.py --steps {} --threads {}{}",
+                                          LREC_PYTHON, LREC_SOURCE_DIR, steps, threads,
+                                          bf16 ? "" : " --no-bf16"));
 }
 
 void print_row(const std::string& what, double ours, const std::map<std::string, double>& ref,
@@ -133,17 +136,18 @@ void print_row(const std::string& what, double ours, const std::map<std::string,
 int main(int argc, char** argv) {
   using namespace lrec;
   try {
-    const auto cfg = config::load<BenchConfig>(
-        config::parse_command_line(argc, argv, "bench_lrurec [steps=N] [threads=N] [python=false]"));
+    const auto cfg = config::load<BenchConfig>(config::parse_command_line(
+        argc, argv, "bench_lrurec [steps=N] [threads=N] [python=false] [bf16=false]"));
     const int threads = configure_runtime(cfg.threads);
     log_startup("bench_lrurec", config::to_yaml(cfg));
     const double fused = scan_seconds(lrurec::ScanKernel::kFused, cfg.steps);
     const double log_depth = scan_seconds(lrurec::ScanKernel::kLogDepth, cfg.steps);
     const double ml1m = step_seconds(128, 200, 3416, cfg.steps, "float32", cfg.trace);
     const double small = step_seconds(16, 200, 3650, cfg.steps, "float32");
-    const double ml1m_bf16 = step_seconds(128, 200, 3416, cfg.steps, "bfloat16");
-    const double small_bf16 = step_seconds(16, 200, 3650, cfg.steps, "bfloat16");
-    const auto ref = cfg.python ? python_reference(cfg.steps, threads) : std::map<std::string, double>{};
+    const double ml1m_bf16 = cfg.bf16 ? step_seconds(128, 200, 3416, cfg.steps, "bfloat16") : 0.0;
+    const double small_bf16 = cfg.bf16 ? step_seconds(16, 200, 3650, cfg.steps, "bfloat16") : 0.0;
+    const auto ref =
+        cfg.python ? python_reference(cfg.steps, threads, cfg.bf16) : std::map<std::string, double>{};
     const std::string header = fmt::format("measure (threads = {})", threads);
     std::printf("\n%-44s %12s %12s %9s\n", header.c_str(), "C++", "Python eager", "speed-up");
     print_row("scan fwd+bwd B128 L200 2d128: fused kernel", fused, {{"scan", log_depth}}, "scan");
@@ -151,6 +155,7 @@ int main(int argc, char** argv) {
     print_row("scan fwd+bwd: official log-depth, Python", log_depth, ref, "scan_log_depth");
     print_row("train step ML-1M shape (B128 L200 3416)", ml1m, ref, "step_ml1m");
     print_row("train step ml-latest-small (B16 L200 3650)", small, ref, "step_small");
+    if (!cfg.bf16) return 0;
     print_row("  same, bf16 products (model.matmul_precision)", small_bf16, ref, "step_small");
     print_row("    vs Python under bf16 autocast", small_bf16, ref, "step_small_autocast");
     print_row("train step ML-1M shape, bf16 products", ml1m_bf16, ref, "step_ml1m");

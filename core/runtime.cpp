@@ -67,7 +67,10 @@ void log_startup(const std::string& program, const std::string& resolved_config_
   for (std::string line; std::getline(config, line);) table += "    " + line + "\n";
   log::info("{}", table);
   if (!cpu.avx512f && !cpu.amx_bf16) {
-    log::warn("this CPU has neither AVX-512 nor AMX: fp32 and bf16 matrix products will be slow.");
+    log::warn(
+        "this CPU has neither AVX-512 nor AMX: bf16 matrix products will be slow, prefer fp32 "
+        "(train_lrurec: model.matmul_precision=float32, the default; the ranker: model.dtype=float32){}.",
+        cpu.avx2 ? "" : "; without AVX2, fp32 products will be slow as well");
   }
 }
 

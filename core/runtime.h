@@ -28,7 +28,7 @@ struct CpuFeatures {
 CpuFeatures cpu_features();
 
 // Logs a table of the program's settings, library versions, threads and ISA; warns when the CPU has
-// neither AVX-512 nor AMX (bf16 matrix products will be slow).
+// neither AVX-512 nor AMX (bf16 matrix products will be slow; fp32 ones too without AVX2).
 void log_startup(const std::string& program, const std::string& resolved_config_yaml,
                  const std::vector<std::pair<std::string, std::string>>& extra = {});
 
