@@ -68,6 +68,22 @@ float exp_and_sum(float* __restrict row, int64_t V, float shift) {
   return sum;
 }
 
+// The portable kernel on one row (the reference).
+double softmax_gradient_row(float* __restrict s, const float* __restrict bias, int64_t V, int64_t width,
+                            int64_t target, float inv_count, bool need_grad) {
+  for (int64_t v = 0; v < V; ++v) s[v] += bias[v];
+  const float target_logit = s[target];
+  const float max = row_max(s, V);
+  const float sum = exp_and_sum(s, V, max);
+  std::fill(s + V, s + width, 0.0f);
+  if (need_grad) {
+    const float scale = inv_count / sum;
+    for (int64_t v = 0; v < V; ++v) s[v] *= scale;
+    s[target] -= inv_count;
+  }
+  return static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
+}
+
 // The AVX-512 kernel on one row (16 lanes; the partial last vector by masks).
 LREC_AVX512 double softmax_gradient_row_avx512(float* s, const float* bias, int64_t V, int64_t width,
                                                int64_t target, float inv_count, bool need_grad) {
@@ -155,37 +171,7 @@ LREC_AVX2 double softmax_gradient_row_avx2(float* s, const float* bias, int64_t 
   return static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
 }
 
-LREC_AVX2 void softmax_gradient_rows_avx2(float* s, int64_t rows, int64_t width, const float* bias, int64_t V,
-                                          const int64_t* targets, float inv_count, bool need_grad,
-                                          double* row_loss) {
-  for (int64_t r = 0; r < rows; ++r)
-    row_loss[r] = softmax_gradient_row_avx2(s + r * width, bias, V, width, targets[r], inv_count, need_grad);
-}
-
-LREC_AVX512 void softmax_gradient_rows_avx512(float* s, int64_t rows, int64_t width, const float* bias,
-                                              int64_t V, const int64_t* targets, float inv_count,
-                                              bool need_grad, double* row_loss) {
-  for (int64_t r = 0; r < rows; ++r)
-    row_loss[r] =
-        softmax_gradient_row_avx512(s + r * width, bias, V, width, targets[r], inv_count, need_grad);
-}
-
 }  // namespace
-
-double softmax_gradient_row(float* __restrict s, const float* __restrict bias, int64_t V, int64_t width,
-                            int64_t target, float inv_count, bool need_grad) {
-  for (int64_t v = 0; v < V; ++v) s[v] += bias[v];
-  const float target_logit = s[target];
-  const float max = row_max(s, V);
-  const float sum = exp_and_sum(s, V, max);
-  std::fill(s + V, s + width, 0.0f);
-  if (need_grad) {
-    const float scale = inv_count / sum;
-    for (int64_t v = 0; v < V; ++v) s[v] *= scale;
-    s[target] -= inv_count;
-  }
-  return static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
-}
 
 SoftmaxRowKernel fastest_softmax_row_kernel() {
   if (bf16::cpu_has_avx512()) return SoftmaxRowKernel::kAvx512;
@@ -195,12 +181,11 @@ SoftmaxRowKernel fastest_softmax_row_kernel() {
 void softmax_gradient_rows(SoftmaxRowKernel kernel, float* s, int64_t rows, int64_t width, const float* bias,
                            int64_t V, const int64_t* targets, float inv_count, bool need_grad,
                            double* row_loss) {
-  if (kernel == SoftmaxRowKernel::kAvx512)
-    return softmax_gradient_rows_avx512(s, rows, width, bias, V, targets, inv_count, need_grad, row_loss);
-  if (kernel == SoftmaxRowKernel::kAvx2)
-    return softmax_gradient_rows_avx2(s, rows, width, bias, V, targets, inv_count, need_grad, row_loss);
+  const auto row_kernel = kernel == SoftmaxRowKernel::kAvx512 ? softmax_gradient_row_avx512
+                          : kernel == SoftmaxRowKernel::kAvx2 ? softmax_gradient_row_avx2
+                                                              : softmax_gradient_row;
   for (int64_t r = 0; r < rows; ++r)
-    row_loss[r] = softmax_gradient_row(s + r * width, bias, V, width, targets[r], inv_count, need_grad);
+    row_loss[r] = row_kernel(s + r * width, bias, V, width, targets[r], inv_count, need_grad);
 }
 
 double softmax_cross_entropy_rows(float* logits, int64_t rows, int64_t V, const float* bias,

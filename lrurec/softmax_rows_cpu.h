@@ -20,15 +20,11 @@ SoftmaxRowKernel fastest_softmax_row_kernel();
 double softmax_cross_entropy_rows(float* logits, int64_t rows, int64_t V, const float* bias,
                                   const int64_t* targets, float inv_count, SoftmaxRowKernel kernel);
 
-// On the calling thread: rows [rows, width] of logits, width >= V, each in place as below; row r's loss goes
-// to row_loss[r]. targets[r] in [0, V).
+// On the calling thread: rows [rows, width] of logits, width >= V, each in place -> G as above; columns
+// [V, width) are padding and get G = 0. With need_grad false a row holds exp(s + b − max) afterwards instead
+// of G. Row r's loss goes to row_loss[r]; targets[r] in [0, V).
 void softmax_gradient_rows(SoftmaxRowKernel kernel, float* s, int64_t rows, int64_t width, const float* bias,
                            int64_t V, const int64_t* targets, float inv_count, bool need_grad,
                            double* row_loss);
-
-// The portable kernel on one row stored in s[0, width), width >= V: columns [V, width) are padding and get
-// G = 0. With need_grad false the row holds exp(s + b − max) afterwards instead of G.
-double softmax_gradient_row(float* s, const float* bias, int64_t V, int64_t width, int64_t target,
-                            float inv_count, bool need_grad);
 
 }  // namespace lrec::lrurec
