@@ -4,6 +4,7 @@
 //   bench_gemm [steps=5] [threads=0]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
 
 #include <cstdio>
 #include <string>
@@ -96,7 +97,7 @@ int run(const BenchConfig& cfg) {
     return 0;
   }
   const f32::Isa isa = f32::active_isa();
-  const std::string kernel = isa == f32::Isa::kAvx512 ? "AVX-512 kernel" : "AVX2 kernel";
+  const std::string kernel = fmt::format("{} kernel", f32::isa_name(isa));
   const std::vector<Shape> shapes = {
       {"Llama q/o_proj, 8 x 512 tokens: x Wᵀ", 4096, 768, 768, false, true},
       {"Llama k/v_proj (4 KV heads): x Wᵀ", 4096, 256, 768, false, true},

@@ -157,8 +157,7 @@ int main(int argc, char** argv) {
     std::printf(
         "\nmatmul 4096x768x2048: bf16 %.1f GFLOP/s, fp32 %.1f GFLOP/s (at::matmul); fp32 %.1f GFLOP/s (our "
         "%s kernel, core/gemm_f32_cpu)\n",
-        bf16_rate / 1e9, fp32_rate / 1e9, fp32_kernel_rate / 1e9,
-        f32::active_isa() == f32::Isa::kAvx512 ? "AVX-512" : "AVX2");
+        bf16_rate / 1e9, fp32_rate / 1e9, fp32_kernel_rate / 1e9, f32::isa_name(f32::active_isa()));
     std::printf(
         "prefill model FLOPs %.1f G: bf16 %.1f GFLOP/s = %.0f%% of the bf16 matmul rate; fp32 %.1f GFLOP/s = "
         "%.0f%% of at::matmul's fp32 rate, %.0f%% of our kernel's\n",

@@ -263,6 +263,18 @@ Isa active_isa() { return std::min(cpu_isa(), isa_cap.load()); }
 
 bool gemm_applies() { return active_isa() != Isa::kNone; }
 
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return "AVX-512";
+    case Isa::kAvx2:
+      return "AVX2";
+    case Isa::kNone:
+      break;
+  }
+  return "none";
+}
+
 void PackedB::pack(int64_t k, int64_t n, Operand b) {
   check_operand(b, "B");
   isa_ = active_isa();

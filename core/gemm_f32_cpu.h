@@ -41,6 +41,8 @@ Isa limit_isa(Isa cap);
 Isa active_isa();
 // True when gemm runs here (active_isa() is not kNone); callers fall back to at::mm otherwise.
 bool gemm_applies();
+// "AVX-512", "AVX2" or "none", for logs and benchmark tables.
+const char* isa_name(Isa isa);
 
 // B[K, N] packed once for many products, for the tiles active when it is packed: panels as wide as one
 // register tile (64 columns on AVX-512, 16 on AVX2), [ceil(N / width)][K][width], zero beyond column N.

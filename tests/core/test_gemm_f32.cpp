@@ -12,7 +12,7 @@
 namespace lrec {
 namespace f32 {
 // Names the instruction set in test output.
-void PrintTo(Isa isa, std::ostream* out) { *out << (isa == Isa::kAvx2 ? "AVX2" : "AVX-512"); }
+void PrintTo(Isa isa, std::ostream* out) { *out << isa_name(isa); }
 }  // namespace f32
 namespace {
 
@@ -160,7 +160,7 @@ TEST(GemmF32Isa, EveryInstructionSetGivesThePlainFmaLoopsBits) {
     at::Tensor c = c0.clone();
     f32::gemm(m, n, k, f32::row_major(ap, k), f32::row_major(bp, n), c.mutable_data_ptr<float>(), n, true);
     f32::limit_isa(previous);
-    EXPECT_TRUE(at::equal(c, loop)) << "isa " << static_cast<int>(isa);
+    EXPECT_TRUE(at::equal(c, loop)) << "isa " << f32::isa_name(isa);
     ++tested;
   }
   if (tested == 0) GTEST_SKIP() << "this CPU has neither AVX2 with FMA nor AVX-512";

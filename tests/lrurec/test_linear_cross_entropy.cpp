@@ -83,7 +83,7 @@ TEST_P(FusedHead, MatchesTheFormula) {
     for (const auto& [P, V, d] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
              {1, 7, 16}, {63, 33, 16}, {64, 64, 64}, {130, 1000, 64}, {301, 3417, 64}}) {
       SCOPED_TRACE(::testing::Message()
-                   << "isa " << static_cast<int>(isa) << " P " << P << " V " << V << " d " << d);
+                   << "isa " << f32::isa_name(isa) << " P " << P << " V " << V << " d " << d);
       const f32::Isa previous_cap = f32::limit_isa(isa);
       const auto inputs = [&](const at::Tensor& t) { return bf16 ? t.to(at::kBFloat16).to(at::kFloat) : t; };
       const at::Tensor x0 = inputs(at::randn({P, d})), w0 = inputs(at::randn({V, d}) * 0.3);
