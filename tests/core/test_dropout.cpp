@@ -1,4 +1,5 @@
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
@@ -36,6 +37,28 @@ TEST(Dropout, ReproducibleFromGeneratorStateAndIndependentOfThreads) {
   const at::Tensor b = counter_dropout(x, 0.5, true);
   EXPECT_TRUE(at::equal(a, b));
   EXPECT_FALSE(at::equal(counter_dropout(x, 0.5, true), b));  // the next call draws a new seed
+}
+
+// The kernels (AVX2 where the CPU has it, 8 elements at a time, and the scalar loop for the rest) keep
+// exactly the elements that the documented rule keeps, under the seed the call draws from the default
+// generator.
+TEST(Dropout, KernelKeepsExactlyTheElementsOfTheRule) {
+  for (const int64_t n : {1, 7, 8, 9, 100, 40001}) {  // 40001: several parallel chunks, each with a tail
+    for (const double p : {0.05, 0.2, 0.5}) {
+      const at::Tensor x = at::randn({n}) + 3.0;  // no zeros: y != 0 exactly where kept
+      at::manual_seed(n);
+      const at::Tensor y = counter_dropout(x, p, true);
+      at::manual_seed(n);
+      const uint64_t seed =
+          at::check_generator<at::CPUGeneratorImpl>(at::detail::getDefaultCPUGenerator())->random64();
+      const float scale = static_cast<float>(1.0 / (1.0 - p));
+      const float* xs = x.const_data_ptr<float>();
+      const float* ys = y.const_data_ptr<float>();
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < n; ++i) wrong += ys[i] != (dropout_keeps(seed, i, p) ? xs[i] * scale : 0.0f);
+      EXPECT_EQ(wrong, 0) << "n " << n << " p " << p;
+    }
+  }
 }
 
 TEST(Dropout, MaskRuleIsTheDocumentedOne) {
