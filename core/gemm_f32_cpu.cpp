@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -163,10 +164,10 @@ void pack_panels(int64_t k, int64_t n, Operand b, int64_t nr, float* out) {
 void pack_transposed_a(Operand a, int64_t i0, int64_t rows, int64_t p0, int64_t kc, float* out) {
   for (int64_t p = 0; p < kc; ++p) {
     const float* src = a.data + (p0 + p) * a.cs + i0;
-    for (int64_t t = 0; t * kMr < rows; ++t) {
-      const int64_t height = std::min<int64_t>(kMr, rows - t * kMr);
-      std::copy(src + t * kMr, src + t * kMr + height, out + (t * kc + p) * kMr);
-    }
+    int64_t t = 0;
+    for (; (t + 1) * kMr <= rows; ++t)  // whole micro-panels: a copy of fixed size, two moves (no call)
+      std::memcpy(out + (t * kc + p) * kMr, src + t * kMr, kMr * sizeof(float));
+    for (int64_t i = 0; t * kMr + i < rows; ++i) out[(t * kc + p) * kMr + i] = src[t * kMr + i];
   }
 }
 
