@@ -15,10 +15,16 @@ namespace lrec {
 
 namespace {
 
-// SplitMix64 finalizer: a strong 64-bit mix, cheap enough to run per element.
+// The mask rule: element i of a call is kept when the low 32 bits of mix(seed + kGolden · i) reach the
+// threshold, mix being SplitMix64's finalizer (a strong 64-bit mix, cheap enough to run per element).
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull, kMix1 = 0xBF58476D1CE4E5B9ull,
+                   kMix2 = 0x94D049BB133111EBull;
+
+inline uint64_t key(uint64_t seed, int64_t i) { return seed + kGolden * static_cast<uint64_t>(i); }
+
 inline uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z = (z ^ (z >> 30)) * kMix1;
+  z = (z ^ (z >> 27)) * kMix2;
   return z ^ (z >> 31);
 }
 
@@ -26,16 +32,16 @@ inline uint32_t threshold(double p) {
   return static_cast<uint32_t>(p * 4294967296.0 > 4294967295.0 ? 4294967295.0 : p * 4294967296.0);
 }
 
-// out[i] = in[i] * scale when element i is kept, else 0, for i in [begin, end). A function of plain
-// arguments, so that it vectorizes: inside the OpenMP-outlined lambda GCC leaves this loop scalar with a
-// branch per element.
+inline bool keeps(uint64_t seed, int64_t i, uint32_t limit) {
+  return static_cast<uint32_t>(mix(key(seed, i))) >= limit;
+}
+
+// out[i] = in[i] * scale when element i is kept, else 0, for i in [begin, end), one element at a time: the
+// reference rule, run for the types other than float, on CPUs without AVX2, and for the AVX2 kernel's tail.
 template <class T>
 void mask_range(const T* in, T* out, int64_t begin, int64_t end, uint64_t seed, uint32_t limit, float scale) {
-  for (int64_t i = begin; i < end; ++i) {
-    const bool keep =
-        static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i))) >= limit;
-    out[i] = keep ? static_cast<T>(static_cast<float>(in[i]) * scale) : T(0);
-  }
+  for (int64_t i = begin; i < end; ++i)
+    out[i] = keeps(seed, i, limit) ? static_cast<T>(static_cast<float>(in[i]) * scale) : T(0);
 }
 
 // ---- The same mask on AVX2, 8 floats at a time (the hash in 64-bit lanes, bit for bit) -----------------
@@ -49,28 +55,27 @@ LREC_AVX2 inline __m256i mul64(__m256i a, uint64_t c) {
 }
 
 LREC_AVX2 inline __m256i mix4(__m256i z) {  // mix() in each lane
-  z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ull);
-  z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBull);
+  z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), kMix1);
+  z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), kMix2);
   return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
 }
 
 // All ones in the lanes whose hash keeps the element: low 32 bits >= limit.
 LREC_AVX2 inline __m256i keep4(__m256i z, __m256i limit_minus_1) {
   const __m256i low = _mm256_and_si256(mix4(z), _mm256_set1_epi64x(0xFFFFFFFFll));
-  return _mm256_cmpgt_epi64(low, limit_minus_1);  // both fit in 63 bits: a signed compare is exact
+  return _mm256_cmpgt_epi64(low, limit_minus_1);  // both in [-1, 2^32): exact as signed 64-bit numbers
 }
 
 LREC_AVX2 void mask_range_avx2(const float* in, float* out, int64_t begin, int64_t end, uint64_t seed,
                                uint32_t limit, float scale) {
-  constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
-  const auto key = [&](int64_t i) { return static_cast<int64_t>(seed + kGolden * static_cast<uint64_t>(i)); };
+  const auto lane = [&](int64_t i) { return static_cast<int64_t>(key(seed, i)); };
   const __m256i limit_minus_1 = _mm256_set1_epi64x(static_cast<int64_t>(limit) - 1);
   const __m256i step = _mm256_set1_epi64x(static_cast<int64_t>(kGolden * 8));
   const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
   const __m256 vscale = _mm256_set1_ps(scale);
   int64_t i = begin;
-  __m256i z0 = _mm256_setr_epi64x(key(i), key(i + 1), key(i + 2), key(i + 3));      // elements i .. i+3
-  __m256i z1 = _mm256_setr_epi64x(key(i + 4), key(i + 5), key(i + 6), key(i + 7));  // elements i+4 .. i+7
+  __m256i z0 = _mm256_setr_epi64x(lane(i), lane(i + 1), lane(i + 2), lane(i + 3));      // elements i .. i+3
+  __m256i z1 = _mm256_setr_epi64x(lane(i + 4), lane(i + 5), lane(i + 6), lane(i + 7));  // elements i+4 .. i+7
   for (; i + 8 <= end; i += 8) {
     const __m256i k0 = _mm256_permutevar8x32_epi32(keep4(z0, limit_minus_1), low_halves);
     const __m256i k1 = _mm256_permutevar8x32_epi32(keep4(z1, limit_minus_1), low_halves);
@@ -131,10 +136,7 @@ class HashDropout : public torch::autograd::Function<HashDropout> {
 
 }  // namespace
 
-bool dropout_keeps(uint64_t seed, int64_t index, double p) {
-  return static_cast<uint32_t>(mix(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(index))) >=
-         threshold(p);
-}
+bool dropout_keeps(uint64_t seed, int64_t index, double p) { return keeps(seed, index, threshold(p)); }
 
 at::Tensor counter_dropout(const at::Tensor& x, double p, bool training) {
   if (!training || p == 0.0) return x;
