@@ -8,6 +8,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -45,6 +46,12 @@ LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t*
 // The lanes of columns [c, c + 16) that lie below n: the mask for a 16-wide step over a row of n columns.
 LREC_AVX512 inline __mmask16 lanes_below(int64_t c, int64_t n) {
   return c + 16 <= n ? __mmask16(0xFFFF) : c >= n ? __mmask16(0) : __mmask16((1u << (n - c)) - 1);
+}
+
+// The same on 8 lanes, as the mask of AVX2's masked moves (all ones in the lanes of columns below n).
+LREC_AVX2 inline __m256i lanes_below8(int64_t c, int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::clamp<int64_t>(n - c, 0, 8))),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // exp(x) = 2^n · e^r with n = round(x / ln 2), |r| <= ln(2) / 2, and e^r by its Taylor series to r^7

@@ -37,7 +37,7 @@ struct Avx512Tiles {
   template <bool kTransposedA, int MR, int NV>
   LREC_AVX512 static void tile(int64_t kc, const float* a, int64_t a_ld, const float* b, float* c,
                                int64_t ldc, int tail, bool accumulate) {
-    const __mmask16 last = __mmask16((1u << tail) - 1);
+    const __mmask16 last = bf16::lanes_below(0, tail);
     __m512 acc[MR][NV];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i)
@@ -74,8 +74,7 @@ struct Avx2Tiles {
                              int tail, bool accumulate) {
     // Masked moves only for a partial last vector: they are slow on AMD CPUs.
     const bool partial = tail < kLanes;
-    const __m256i last =
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i last = bf16::lanes_below8(0, tail);
     __m256 acc[MR][NV];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i)

@@ -118,12 +118,6 @@ LREC_AVX512 double softmax_gradient_row_avx512(float* s, const float* bias, int6
   return static_cast<double>(max) + std::log(static_cast<double>(sum)) - target_logit;
 }
 
-// The lanes of columns [c, c + 8) that lie below n, as the mask of AVX2's masked moves.
-LREC_AVX2 inline __m256i lanes_below8(int64_t c, int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::clamp<int64_t>(n - c, 0, 8))),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // The AVX2 kernel on one row (8 lanes; the partial last vector by masked moves).
 LREC_AVX2 double softmax_gradient_row_avx2(float* s, const float* bias, int64_t V, int64_t width,
                                            int64_t target, float inv_count, bool need_grad) {
@@ -135,7 +129,7 @@ LREC_AVX2 double softmax_gradient_row_avx2(float* s, const float* bias, int64_t 
     max_v = _mm256_max_ps(max_v, v);
   }
   if (c < V) {
-    const __m256i valid = lanes_below8(c, V);
+    const __m256i valid = bf16::lanes_below8(c, V);
     const __m256 v = _mm256_add_ps(_mm256_maskload_ps(s + c, valid), _mm256_maskload_ps(bias + c, valid));
     _mm256_maskstore_ps(s + c, valid, v);
     max_v = _mm256_max_ps(max_v, _mm256_blendv_ps(max_v, v, _mm256_castsi256_ps(valid)));
@@ -152,7 +146,7 @@ LREC_AVX2 double softmax_gradient_row_avx2(float* s, const float* bias, int64_t 
     sum_v = _mm256_add_ps(sum_v, e);
   }
   if (c < V) {
-    const __m256i valid = lanes_below8(c, V);
+    const __m256i valid = bf16::lanes_below8(c, V);
     const __m256 e = _mm256_and_ps(bf16::exp256_ps(_mm256_sub_ps(_mm256_maskload_ps(s + c, valid), shift)),
                                    _mm256_castsi256_ps(valid));
     _mm256_maskstore_ps(s + c, valid, e);
