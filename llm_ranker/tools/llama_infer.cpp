@@ -84,7 +84,8 @@ std::vector<int64_t> to_vector(const at::Tensor& ids) {
 
 int run(int argc, char** argv) {
   const auto args = parse_args(argc, argv);
-  configure_runtime(args.count("--threads") ? static_cast<int>(parse_int("--threads", args.at("--threads"))) : 0);
+  configure_runtime(args.count("--threads") ? static_cast<int>(parse_int("--threads", args.at("--threads")))
+                                            : 0);
   const std::string dtype_name = args.count("--dtype") ? args.at("--dtype") : "fp32";
   if (dtype_name != "fp32" && dtype_name != "bf16")
     fail("--dtype must be fp32 or bf16, found '{}'.", dtype_name);
