@@ -80,6 +80,27 @@ std::string make_title(int32_t item, const std::vector<std::string>& words, std:
                   : fmt::format("{} of the {} {}", words[a], adjective, words[b]);
 }
 
+// Titles in series order: each run of kSagaLength items is a saga, whose first part has a fresh base
+// title and whose later parts add their number ("... 2", "... 3"), as film sequels do. Bases are unique;
+// when random draws keep colliding (tiny word lists, huge topics), the saga's index tells them apart.
+constexpr size_t kSagaLength = 5;
+
+void title_series(const std::vector<int32_t>& series, const std::vector<std::string>& words,
+                  std::set<std::string>& used, std::mt19937_64& rng, std::vector<std::string>& titles) {
+  std::string base;
+  for (size_t k = 0; k < series.size(); ++k) {
+    const int32_t item = series[k];
+    const size_t part = k % kSagaLength;
+    if (part == 0) {
+      base = make_title(item, words, rng);
+      for (int attempt = 0; used.count(base) && attempt < 64; ++attempt) base = make_title(item, words, rng);
+      if (used.count(base)) base = fmt::format("{}, Saga {}", base, k / kSagaLength + 1);
+      used.insert(base);
+    }
+    titles[static_cast<size_t>(item)] = part == 0 ? base : fmt::format("{} {}", base, part + 1);
+  }
+}
+
 }  // namespace
 
 int synthetic_topic_count() { return static_cast<int>(topics().size()); }
@@ -95,23 +116,19 @@ Dataset generate_synthetic(const SyntheticConfig& cfg) {
   Dataset ds;
   ds.name = "synthetic";
   ds.num_items = cfg.num_items;
-  ds.titles.assign(1, "");
   ds.item_raw_ids.assign(1, "");
-  std::set<std::string> used;
   std::vector<Topic> topic(static_cast<size_t>(T));
+  ds.titles.assign(static_cast<size_t>(cfg.num_items) + 1, "");
   for (int32_t item = 1; item <= cfg.num_items; ++item) {
-    const int t = synthetic_topic(item, T);
-    const std::string base = make_title(item, synthetic_topic_words(t), rng);
-    std::string title = base;
-    for (int part = 2; used.count(title); ++part) title = fmt::format("{} {}", base, part);  // like a sequel
-    used.insert(title);
-    ds.titles.push_back(std::move(title));
     ds.item_raw_ids.push_back(fmt::format("i{:06d}", item));
-    topic[static_cast<size_t>(t)].series.push_back(item);
+    topic[static_cast<size_t>(synthetic_topic(item, T))].series.push_back(item);
   }
   std::vector<size_t> series_position(static_cast<size_t>(cfg.num_items) + 1, 0);
-  for (Topic& tp : topic) {
+  std::set<std::string> used;  // saga base titles
+  for (int t = 0; t < T; ++t) {
+    Topic& tp = topic[static_cast<size_t>(t)];
     shuffle(tp.series, rng);
+    title_series(tp.series, synthetic_topic_words(t), used, rng, ds.titles);
     tp.by_weight = tp.series;
     shuffle(tp.by_weight, rng);
     double total = 0;

@@ -2,15 +2,17 @@
 // the seed; the default size generates in milliseconds.
 //
 // The story, chosen so that sequence models and title-reading rankers both have something to learn:
-// - T topics, each with its own word list. Item i belongs to topic (i - 1) mod T and its title joins a
-//   generic adjective with two of its topic's words ("The Midnight Dragon and the Castle").
-// - Inside a topic, items have Zipf-like popularity and a fixed "series" order.
+// - T topics, each with its own word list. Item i belongs to topic (i - 1) mod T.
+// - Inside a topic, items have Zipf-like popularity and a fixed "series" order. The series is cut into
+//   sagas of five: the first part's title joins a generic adjective with two of the topic's words ("The
+//   Midnight Dragon and the Castle"), the later parts add their number ("The Midnight Dragon and the
+//   Castle 2"), as film sequels do.
 // - Each user has three favourite topics. At each step the user keeps the current topic with
 //   stay_probability (else jumps to a favourite); within the topic they take the next item of the
 //   series after their last one with sequel_probability, else a popular one. With drift_probability a
 //   favourite is replaced by a random topic (tastes drift), with noise_probability the item is random.
 // So the last item predicts the next one (series and topic) far better than popularity does, and the
-// topic words shared by titles carry the same signal.
+// titles carry the same signal: the topic words, and within a saga the next part's number.
 #pragma once
 
 #include <string>
