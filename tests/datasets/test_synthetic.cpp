@@ -54,13 +54,18 @@ int topic_of_title(const std::string& title, int num_topics) {
       ->first;
 }
 
-// The title of the next part of the saga that `title` belongs to ("X" -> "X 2", "X 2" -> "X 3").
-std::string next_part(const std::string& title) {
+// A title's saga base and part number, read from the text: "X 3" -> {"X", 3}, "X" -> {"X", 1}.
+std::pair<std::string, int> saga_part(const std::string& title) {
   const size_t space = title.rfind(' ');
   const std::string last = title.substr(space + 1);
-  if (last.size() == 1 && last[0] >= '2' && last[0] <= '9')
-    return title.substr(0, space) + " " + std::to_string(last[0] - '0' + 1);
-  return title + " 2";
+  if (last.size() == 1 && last[0] >= '2' && last[0] <= '9') return {title.substr(0, space), last[0] - '0'};
+  return {title, 1};
+}
+
+// The title of the next part of the saga that `title` belongs to ("X" -> "X 2", "X 2" -> "X 3").
+std::string next_part(const std::string& title) {
+  const auto [base, part] = saga_part(title);
+  return base + " " + std::to_string(part + 1);
 }
 
 TEST(Synthetic, NextItemStructureBeatsPopularity) {
@@ -113,11 +118,8 @@ TEST(Synthetic, NextItemStructureBeatsPopularity) {
 TEST(Synthetic, SagaPartsFollowEachOtherInTheSequences) {
   const Dataset ds = generate_synthetic(SyntheticConfig{});
   std::map<std::string, int> part_count;  // base title -> parts
-  for (int32_t i = 1; i <= ds.num_items; ++i) {
-    const std::string& t = ds.titles[static_cast<size_t>(i)];
-    const std::string n = t.substr(t.rfind(' ') + 1);
-    part_count[n.size() == 1 && n[0] >= '2' && n[0] <= '5' ? t.substr(0, t.rfind(' ')) : t] += 1;
-  }
+  for (int32_t i = 1; i <= ds.num_items; ++i)
+    part_count[saga_part(ds.titles[static_cast<size_t>(i)]).first] += 1;
   EXPECT_EQ(part_count.size(), static_cast<size_t>(ds.num_items) / 5);  // 600 items: 120 sagas of 5
   int readable = 0, pairs = 0;
   for (const auto& seq : ds.sequences) {
