@@ -81,17 +81,18 @@ def write_tokenizer(gguf_path, out):
             text = bytes(to_byte[c] for c in token).decode("utf-8")
         except (KeyError, UnicodeDecodeError):
             text = None
+        escaped = text.replace(" ", "\u2581") if text is not None else None
         keep = (
             text is not None
             and "\x00" not in text
             and not (len(text) > 1 and text.isspace() and text != " \n")
-            and text.replace(" ", "\u2581") not in used
+            and escaped not in used
         )
         if not keep:
             piece.piece, piece.type = f"<unused_{i}>", piece_type.UNUSED
             unused += 1
         else:
-            piece.piece, piece.type = text.replace(" ", "\u2581"), piece_type.NORMAL
+            piece.piece, piece.type = escaped, piece_type.NORMAL
             if token in merge_rank:
                 piece.score = -1.0 - merge_rank[token]
         used.add(piece.piece)
