@@ -144,5 +144,19 @@ TEST_F(Llama2Prompt, BuiltInTemplateEqualsTheShippedFile) {
   EXPECT_EQ(from_file.render({"x"}, {"y", "z"}), built_in.render({"x"}, {"y", "z"}));
 }
 
+// The shipped variant for small models puts each letter after its title; the answer position and the
+// letter ids stay those of LlamaRec's template.
+TEST_F(Llama2Prompt, LetterAfterTitleTemplateMovesOnlyTheLetters) {
+  PromptConfig cfg;
+  cfg.template_file = (fs::path(LREC_SOURCE_DIR) / "configs/prompts/letter_after_title.yaml").string();
+  const PromptBuilder after(tokenizer_, cfg), built_in(tokenizer_, {});
+  EXPECT_EQ(
+      after.render({"Heat (1995)"}, {"Alien (1979)", "Big (1988)"}),
+      "### Instruction:\nGiven user history in chronological order, recommend an item from the candidate "
+      "pool with its index letter.\n\n### Input:\nUser history: (1) Heat (1995); \n Candidate pool: "
+      "Alien (1979) (A) \n Big (1988) (B)\n\n### Response:\n");
+  EXPECT_EQ(after.letter_ids(), built_in.letter_ids());
+}
+
 }  // namespace
 }  // namespace lrec::llm
