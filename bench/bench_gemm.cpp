@@ -1,6 +1,7 @@
 // fp32 matrix products on the shapes the models run: our kernel (core/gemm_f32_cpu.h) on the widest
 // instruction set this CPU has (AVX-512, else AVX2 + FMA) against LibTorch's at::mm (MKL), and the two cores'
-// fp32 FMA peak on that instruction set, measured by a register-only FMA loop.
+// fp32 FMA peak on that instruction set, measured by a register-only FMA loop (and the bf16 dot-product peak
+// where the CPU has AVX512-BF16).
 //   bench_gemm [steps=5] [threads=0]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -66,19 +67,38 @@ LREC_AVX2 float fma_chains_avx2(int64_t iterations) {
   return total;
 }
 
-// The rate the FMA units allow on the kernel's instruction set, all threads at once.
-double fma_peak_gflops(f32::Isa isa) {
+// The same with AVX512-BF16 dot products (vdpbf16ps: 32 bf16 products and sums into 16 fp32 lanes).
+LREC_AVX512_BF16 float bf16_dot_chains(int64_t iterations) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
+  const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
+  for (int64_t k = 0; k < iterations; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], ones, ones);
+  }
+  __m512 sum = acc[0];
+  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  return _mm512_reduce_add_ps(sum);
+}
+
+// The rate of `chains` (flops_per_chain_step FLOPs per chain and iteration), all threads at once.
+template <class Chains>
+double peak_gflops(Chains chains, int64_t flops_per_chain_step) {
   const int64_t iterations = 100'000'000;
   const int64_t threads = at::get_num_threads();
-  const int64_t lanes = isa == f32::Isa::kAvx512 ? 16 : 8;
   std::vector<float> sink(threads);
   const double seconds = bench::median_seconds(3, [&] {
     at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t)
-        sink[t] = isa == f32::Isa::kAvx512 ? fma_chains_avx512(iterations) : fma_chains_avx2(iterations);
+      for (int64_t t = begin; t < end; ++t) sink[t] = chains(iterations);
     });
   });
-  return 2.0 * lanes * kChains * iterations * threads / seconds / 1e9;
+  return double(flops_per_chain_step) * kChains * iterations * threads / seconds / 1e9;
+}
+
+// The rate the FMA units allow on the kernel's instruction set.
+double fma_peak_gflops(f32::Isa isa) {
+  return isa == f32::Isa::kAvx512 ? peak_gflops(fma_chains_avx512, 2 * 16)
+                                  : peak_gflops(fma_chains_avx2, 2 * 8);
 }
 
 struct Shape {
@@ -110,7 +130,12 @@ int run(const BenchConfig& cfg) {
       {"LRURec FFN W1: x W1ᵀ", 25600, 256, 64, false, true},
   };
   std::printf("\nfp32, %d threads; median of %d\n", at::get_num_threads(), cfg.steps);
-  std::printf("FMA peak (register-only loop, %s): %.0f GFLOP/s\n\n", kernel.c_str(), fma_peak_gflops(isa));
+  std::printf("FMA peak (register-only loop, %s): %.0f GFLOP/s\n", kernel.c_str(), fma_peak_gflops(isa));
+  // What bf16 products could reach here, against that (on Intel CPUs without AMX it is lower).
+  if (bf16::cpu_has_avx512_bf16())
+    std::printf("bf16 dot-product peak (register-only loop, vdpbf16ps): %.0f GFLOP/s\n",
+                peak_gflops(bf16_dot_chains, 2 * 32));
+  std::printf("\n");
   std::printf("%-42s %22s %22s %9s\n", "ms (GFLOP/s)", kernel.c_str(), "at::mm (MKL)", "speed-up");
   at::manual_seed(0);
   for (const Shape& s : shapes) {

@@ -28,6 +28,7 @@ CpuFeatures cpu_features() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
+    if (f.vendor.empty() && line.rfind("vendor_id", 0) == 0) f.vendor = line.substr(line.find(':') + 2);
     if (f.model.empty() && line.rfind("model name", 0) == 0) f.model = line.substr(line.find(':') + 2);
     if (line.rfind("flags", 0) != 0) continue;
     std::istringstream flags(line.substr(line.find(':') + 1));
@@ -41,6 +42,25 @@ CpuFeatures cpu_features() {
     break;
   }
   return f;
+}
+
+std::string precision_warning(const CpuFeatures& cpu) {
+  constexpr const char* kPreferFp32 =
+      "prefer fp32 (train_lrurec: model.matmul_precision=float32, the default; the ranker: "
+      "model.dtype=float32)";
+  if (cpu.amx_bf16) return "";
+  if (!cpu.avx512_bf16) {
+    return fmt::format("this CPU has neither AVX512-BF16 nor AMX: bf16 matrix products will be slow, {}{}.",
+                       kPreferFp32, cpu.avx2 ? "" : "; without AVX2, fp32 products will be slow as well");
+  }
+  if (cpu.vendor == "GenuineIntel") {
+    return fmt::format(
+        "this Intel CPU has AVX512-BF16 but no AMX: its bf16 dot products run at about the fp32 rate, so "
+        "bf16 "
+        "matrix products are slower than fp32 ones here; {} unless memory is short.",
+        kPreferFp32);
+  }
+  return "";
 }
 
 void log_startup(const std::string& program, const std::string& resolved_config_yaml,
@@ -66,12 +86,7 @@ void log_startup(const std::string& program, const std::string& resolved_config_
   std::istringstream config(resolved_config_yaml);
   for (std::string line; std::getline(config, line);) table += "    " + line + "\n";
   log::info("{}", table);
-  if (!cpu.avx512f && !cpu.amx_bf16) {
-    log::warn(
-        "this CPU has neither AVX-512 nor AMX: bf16 matrix products will be slow, prefer fp32 "
-        "(train_lrurec: model.matmul_precision=float32, the default; the ranker: model.dtype=float32){}.",
-        cpu.avx2 ? "" : "; without AVX2, fp32 products will be slow as well");
-  }
+  if (const std::string warning = precision_warning(cpu); !warning.empty()) log::warn("{}", warning);
 }
 
 }  // namespace lrec

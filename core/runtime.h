@@ -23,12 +23,22 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
 
 struct CpuFeatures {
   bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
-  std::string model;
+  std::string vendor, model;  // /proc/cpuinfo's vendor_id ("GenuineIntel", "AuthenticAMD") and model name
 };
 CpuFeatures cpu_features();
 
-// Logs a table of the program's settings, library versions, threads and ISA; warns when the CPU has
-// neither AVX-512 nor AMX (bf16 matrix products will be slow; fp32 ones too without AVX2).
+// The start-up warning for a CPU whose bf16 matrix products are no faster than fp32 ones, or "" for none:
+// - neither AVX512-BF16 nor AMX: bf16 products are emulated and slow (fp32 ones too without AVX2);
+// - an Intel CPU with AVX512-BF16 but no AMX: its bf16 dot products are slower than its fp32 FMAs (measured
+//   on a 2-core Emerald Rapids without AMX: bench_gemm's register-only loops, vdpbf16ps 169 GFLOP/s against
+//   the fp32 FMAs' 330; at::matmul bf16 139 GFLOP/s against fp32 225; the LRURec ML-1M step 0.33 s against
+//   0.24 s).
+// AMD's Zen 4 and Zen 5 run bf16 products about twice as fast as fp32 ones (bench_llama, README) and get no
+// warning.
+std::string precision_warning(const CpuFeatures& cpu);
+
+// Logs a table of the program's settings, library versions, threads and ISA, then precision_warning's
+// warning if any.
 void log_startup(const std::string& program, const std::string& resolved_config_yaml,
                  const std::vector<std::pair<std::string, std::string>>& extra = {});
 

@@ -47,6 +47,32 @@ TEST(Runtime, ThreadsDefaultToAllCores) {
   EXPECT_EQ(configure_runtime(0), static_cast<int>(std::thread::hardware_concurrency()));
 }
 
+// The warning follows the CPU's bf16 products: native and fast (AMX; AMD's AVX512-BF16), native at the fp32
+// rate (Intel's AVX512-BF16 without AMX), or emulated.
+TEST(Runtime, PrecisionWarningNamesCpusWhereBf16IsNoFaster) {
+  CpuFeatures zen4;
+  zen4.vendor = "AuthenticAMD";
+  zen4.avx2 = zen4.avx512f = zen4.avx512_bf16 = true;
+  EXPECT_EQ(precision_warning(zen4), "");
+
+  CpuFeatures intel = zen4;
+  intel.vendor = "GenuineIntel";
+  EXPECT_NE(precision_warning(intel).find("AVX512-BF16 but no AMX"), std::string::npos);
+  EXPECT_NE(precision_warning(intel).find("model.matmul_precision=float32"), std::string::npos);
+  intel.amx_bf16 = true;
+  EXPECT_EQ(precision_warning(intel), "");
+
+  CpuFeatures skylake = intel;
+  skylake.avx512_bf16 = skylake.amx_bf16 = false;
+  EXPECT_NE(precision_warning(skylake).find("neither AVX512-BF16 nor AMX"), std::string::npos);
+  EXPECT_EQ(precision_warning(skylake).find("without AVX2"), std::string::npos);
+
+  CpuFeatures old;
+  old.vendor = "AuthenticAMD";
+  EXPECT_NE(precision_warning(old).find("without AVX2, fp32 products will be slow as well"),
+            std::string::npos);
+}
+
 TEST(Progress, DurationFormat) {
   EXPECT_EQ(format_duration(65), "1:05");
   EXPECT_EQ(format_duration(3725), "1:02:05");
