@@ -47,8 +47,8 @@ TEST(Runtime, ThreadsDefaultToAllCores) {
   EXPECT_EQ(configure_runtime(0), static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-// The warning follows the CPU's bf16 products: native and fast (AMX; AMD's AVX512-BF16), native at the fp32
-// rate (Intel's AVX512-BF16 without AMX), or emulated.
+// The warning follows the CPU's bf16 products: native and fast (AMX; AMD's AVX512-BF16), native at half the
+// fp32 rate (Intel's AVX512-BF16 without AMX), or emulated.
 TEST(Runtime, PrecisionWarningNamesCpusWhereBf16IsNoFaster) {
   CpuFeatures zen4;
   zen4.vendor = "AuthenticAMD";
