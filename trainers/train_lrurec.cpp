@@ -114,6 +114,24 @@ class Recipe {
     config::require(t.log_every >= 1, "train.log_every", ">= 1");
     config::require(t.max_grad_norm > 0, "train.max_grad_norm", "> 0");
     config::require(cfg_.export_top_k >= 1, "export_top_k", ">= 1");
+    const auto has_k = [&](int k) {
+      return std::find(t.metric_ks.begin(), t.metric_ks.end(), k) != t.metric_ks.end();
+    };
+    config::require(
+        has_k(10) && has_k(20) &&
+            std::all_of(t.metric_ks.begin(), t.metric_ks.end(), [](int k) { return k >= 1; }),
+        "train.metric_ks",
+        "a list of cut-offs >= 1 that holds 10 and 20 (each validation line shows Recall@10, NDCG@10 "
+        "and Recall@20), e.g. [1, 5, 10, 20, 50]");
+    bool known_metric = false;
+    for (int k : t.metric_ks) {
+      for (const char* name : {"Recall", "NDCG", "MRR"})
+        known_metric = known_metric || t.best_metric == fmt::format("{}@{}", name, k);
+    }
+    config::require(
+        known_metric, "train.best_metric",
+        fmt::format("Recall@K, NDCG@K or MRR@K with K from train.metric_ks, e.g. Recall@10 (got '{}')",
+                    t.best_metric));
   }
 
   void setup() {
@@ -124,8 +142,6 @@ class Recipe {
     checkpoints_->check_start(cfg_.resume);
     if (cfg_.resume)
       check_resume_settings(*checkpoints_, config::to_yaml(cfg_), {"export_top_k"});  // output only
-    fs::create_directories(out_);
-    config::save_resolved(out_, cfg_);
     log_startup("train_lrurec", config::to_yaml(cfg_));
 
     dataset_ = data::load_dataset(cfg_.dataset);
@@ -136,6 +152,10 @@ class Recipe {
     if (windows_.empty())
       fail("dataset {} gives no training windows: every user has fewer than 3 items.", dataset_.name);
     log::info("{} training windows per epoch, {} users", windows_.size(), val_samples_.size());
+    config::require(cfg_.export_top_k <= dataset_.num_items, "export_top_k",
+                    fmt::format("at most the dataset's {} items", dataset_.num_items));
+    fs::create_directories(out_);  // only now: bad settings or data leave nothing behind
+    config::save_resolved(out_, cfg_);
 
     model_ = lrurec::LRURec(cfg_.model, dataset_.num_items);
     for (const auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
@@ -196,7 +216,6 @@ class Recipe {
     lrurec::EvalOptions options{cfg_.train.eval_batch_size, true, cfg_.train.metric_ks, cfg_.export_top_k};
     const lrurec::EvalResult test = lrurec::evaluate(model_, test_samples_, options);
     const lrurec::EvalResult val = lrurec::evaluate(model_, val_samples_, options);
-    const std::string recall_k = fmt::format("Recall@{}", cfg_.export_top_k);
     const double test_rate = retrieval_rate(test), val_rate = retrieval_rate(val);
 
     json summary = {
@@ -268,13 +287,6 @@ class Recipe {
     lrurec::EvalOptions options{cfg_.train.eval_batch_size, cfg_.train.val_mask_history, cfg_.train.metric_ks,
                                 0};
     auto metrics = lrurec::evaluate(model_, val_samples_, options).metrics;
-    if (!metrics.count(cfg_.train.best_metric)) {
-      fail(
-          "config key 'train.best_metric' is '{}', which is not computed; use e.g. Recall@10 or NDCG@10 with "
-          "a K "
-          "from train.metric_ks.",
-          cfg_.train.best_metric);
-    }
     const double value = metrics.at(cfg_.train.best_metric);
     if (state_.record(value, elapsed))
       safetensors::save(out_ / "best_model.safetensors", parameter_map(params_),

@@ -67,9 +67,15 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
     EXPECT_EQ(got[i].first, want[i].first);
     EXPECT_EQ(got[i].second, want[i].second) << "loss differs at step " << want[i].first;
   }
-  // Both runs exported candidates and test metrics.
+  // Both runs exported candidates, and tested the same best model: the same metrics.
   EXPECT_TRUE(fs::exists(dir / "resumed" / "candidates.safetensors"));
-  EXPECT_EQ(read_file(dir / "straight" / "test_metrics.json").size() > 0, true);
+  const auto metrics = [&](const char* run) {
+    return nlohmann::json::parse(read_file(dir / run / "test_metrics.json"));
+  };
+  const nlohmann::json a = metrics("straight"), b = metrics("resumed");
+  EXPECT_EQ(a["best_step"], b["best_step"]);
+  EXPECT_EQ(a["test"], b["test"]);
+  EXPECT_EQ(a["test"].size(), 15u);  // Recall, NDCG and MRR at 1, 5, 10, 20, 50
 }
 
 // A stop between two lines of train.jsonl (step 12, a line every 5 steps): the resumed run's line at step
@@ -155,6 +161,22 @@ TEST(TrainLrurec, BadConfigNamesTheKey) {
   EXPECT_EQ(zero.exit_code, 1);
   EXPECT_NE(zero.output.find("config key 'train.log_every' must be >= 1"), std::string::npos) << zero.output;
   EXPECT_FALSE(fs::exists(dir / "run" / "checkpoints"));
+  // Cut-offs the progress lines need, a best metric that is computed, and candidates that exist.
+  const std::pair<const char*, const char*> refused[] = {
+      {"train.metric_ks=[10]",
+       "config key 'train.metric_ks' must be a list of cut-offs >= 1 that holds 10 and 20"},
+      {"train.metric_ks=[0,10,20]", "config key 'train.metric_ks' must be"},
+      {"train.best_metric=Recall@7",
+       "config key 'train.best_metric' must be Recall@K, NDCG@K or MRR@K with K "
+       "from train.metric_ks, e.g. Recall@10 (got 'Recall@7')"},
+      {"export_top_k=81", "config key 'export_top_k' must be at most the dataset's 80 items"}};
+  for (const auto& [setting, message] : refused) {
+    args.back() = setting;
+    const auto bad = run_program(kProgram, args, dir / "log");
+    EXPECT_EQ(bad.exit_code, 1) << setting;
+    EXPECT_NE(bad.output.find(message), std::string::npos) << bad.output;
+    EXPECT_FALSE(fs::exists(dir / "run")) << setting;
+  }
 }
 
 }  // namespace
