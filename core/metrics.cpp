@@ -58,4 +58,20 @@ std::map<std::string, double> RankingMetrics::result() const {
   return out;
 }
 
+void BatchMeanMetrics::add_batch(const at::Tensor& ranks) {
+  RankingMetrics batch(ks_);
+  batch.add(ranks);
+  if (batch.count() == 0) return;  // an empty batch is no batch
+  for (const auto& [name, mean] : batch.result()) sum_[name] += mean;
+  ++batches_;
+}
+
+std::map<std::string, double> BatchMeanMetrics::result() const {
+  std::map<std::string, double> out = RankingMetrics(ks_).result();  // every key, 0 without batches
+  for (auto& [name, value] : out) {
+    if (batches_ > 0) value = sum_.at(name) / static_cast<double>(batches_);
+  }
+  return out;
+}
+
 }  // namespace lrec

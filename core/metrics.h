@@ -1,7 +1,9 @@
 // Ranking metrics for a single target per user: Recall@K (= hit@K), NDCG@K = 1 / log2(rank + 1), MRR@K.
 //
-// Averages are exact over all users: sums are accumulated and divided once by the user count. (LRURec and
-// LlamaRec average per-batch means, which over-weights the last, smaller batch.)
+// Averages are exact over all users: sums are accumulated and divided once by the user count. LRURec's and
+// LlamaRec's code instead averages per-batch means, which over-weights the last, smaller batch (on
+// ml-latest-small's 610 users in batches of 16, each of the last 2 users weighs 8 times as much as any
+// other); BatchMeanMetrics computes that figure, to compare with numbers from those codes and papers.
 //
 // Ties are ranked pessimistically: rank = 1 + #{other items with score >= the target's score}. A model that
 // scores everything alike therefore gets no credit.
@@ -39,6 +41,21 @@ class RankingMetrics {
   std::vector<int> ks_;
   std::vector<double> recall_sum_, ndcg_sum_, mrr_sum_;
   int64_t count_ = 0;
+};
+
+// The official codes' average: the mean over batches of each batch's exact mean. Comparable with their
+// figures only when the batches are theirs (same users, same order, same batch size).
+class BatchMeanMetrics {
+ public:
+  explicit BatchMeanMetrics(std::vector<int> ks) : ks_(std::move(ks)) {}
+  void add_batch(const at::Tensor& ranks);  // int64 [B], one batch
+  int64_t batches() const { return batches_; }
+  std::map<std::string, double> result() const;
+
+ private:
+  std::vector<int> ks_;
+  std::map<std::string, double> sum_;  // of the batches' means
+  int64_t batches_ = 0;
 };
 
 }  // namespace lrec

@@ -21,6 +21,7 @@ EvalResult evaluate(LRURec& model, const std::vector<data::EvalSample>& samples,
   model->eval();
   const at::Device device = model->token->weight.device();
   RankingMetrics metrics(options.ks);
+  BatchMeanMetrics batch_means(options.ks);
   std::vector<at::Tensor> top_items, top_scores;
   at::Tensor targets = at::empty({static_cast<int64_t>(samples.size())}, at::kInt);
   for (size_t begin = 0; begin < samples.size(); begin += options.batch_size) {
@@ -39,7 +40,9 @@ EvalResult evaluate(LRURec& model, const std::vector<data::EvalSample>& samples,
     if (options.mask_history) scores.scatter_(1, tokens, -1e9);                 // items in the input window
     scores.select(1, 0).fill_(-1e9);                                            // padding is no item
     const at::Tensor batch_targets = targets.slice(0, begin, end).to(device, at::kLong);
-    metrics.add(target_ranks(scores, batch_targets));
+    const at::Tensor ranks = target_ranks(scores, batch_targets);  // [b]
+    metrics.add(ranks);
+    batch_means.add_batch(ranks);
     if (options.top_k > 0) {
       const auto [values, indices] = at::topk(scores, options.top_k, 1);
       top_items.push_back(indices.to(at::kCPU, at::kInt));
@@ -47,7 +50,7 @@ EvalResult evaluate(LRURec& model, const std::vector<data::EvalSample>& samples,
     }
   }
   if (was_training) model->train();
-  EvalResult result{metrics.result(), {}, {}, targets};
+  EvalResult result{metrics.result(), batch_means.result(), {}, {}, targets};
   if (options.top_k > 0) {
     result.top_items = at::cat(top_items);
     result.top_scores = at::cat(top_scores);

@@ -22,9 +22,12 @@ struct EvalOptions {
 
 struct EvalResult {
   std::map<std::string, double> metrics;  // exact means over users
-  at::Tensor top_items;                   // I32 [U, top_k] (when top_k > 0)
-  at::Tensor top_scores;                  // F32 [U, top_k]
-  at::Tensor targets;                     // I32 [U]
+  // The official codes' mean of per-batch means (batches of options.batch_size users in user order), to
+  // compare with their published figures; see core/metrics.h.
+  std::map<std::string, double> batch_means;
+  at::Tensor top_items;   // I32 [U, top_k] (when top_k > 0)
+  at::Tensor top_scores;  // F32 [U, top_k]
+  at::Tensor targets;     // I32 [U]
 };
 
 // Runs the model in eval mode without gradients; samples are in user order.

@@ -36,6 +36,24 @@ TEST(Metrics, ExactMeanOverUsersNotMeanOfBatchMeans) {
   EXPECT_DOUBLE_EQ(m.result().at("Recall@1"), 2.0 / 4);
 }
 
+TEST(Metrics, BatchMeansAreTheOfficialCodesAverage) {
+  // The same two batches as above: the official codes report (1/3 + 1) / 2, not 2/4.
+  BatchMeanMetrics m({1, 5});
+  m.add_batch(at::tensor({1, 2, 2}, at::kLong));
+  m.add_batch(at::tensor({1}, at::kLong));
+  m.add_batch(at::empty({0}, at::kLong));  // no users, no batch
+  EXPECT_EQ(m.batches(), 2);
+  EXPECT_DOUBLE_EQ(m.result().at("Recall@1"), (1.0 / 3 + 1.0) / 2);
+  EXPECT_DOUBLE_EQ(m.result().at("NDCG@5"), ((1.0 + 2.0 / std::log2(3.0)) / 3 + 1.0) / 2);
+  EXPECT_DOUBLE_EQ(m.result().at("MRR@5"), ((1.0 + 2 * 0.5) / 3 + 1.0) / 2);
+  // Batches of equal size give the exact mean.
+  BatchMeanMetrics even({1});
+  even.add_batch(at::tensor({1, 2}, at::kLong));
+  even.add_batch(at::tensor({1, 1}, at::kLong));
+  EXPECT_DOUBLE_EQ(even.result().at("Recall@1"), 3.0 / 4);
+  EXPECT_DOUBLE_EQ(BatchMeanMetrics({10}).result().at("Recall@10"), 0.0);
+}
+
 TEST(Metrics, RanksFromScoresWithTiesArePessimistic) {
   const at::Tensor scores = at::tensor({0.9f, 0.5f, 0.5f, 0.1f, 0.5f, 0.2f}).reshape({2, 3});
   // Row 0: target 1 (0.5) ties with item 2 -> rank 3. Row 1: target 0 (0.1) below both -> rank 3.

@@ -88,5 +88,23 @@ TEST(Evaluate, EqualsAPerUserLoopAtAnyBatchSize) {
   EXPECT_NE(masked.metrics.at("Recall@20"), unmasked.metrics.at("Recall@20"));
 }
 
+TEST(Evaluate, BatchMeansAverageEachBatchsExactMean) {
+  LRURec model = trained_looking_model();
+  const auto samples = make_samples(23);  // batches of 10, 10 and 3
+  const EvalResult all = evaluate(model, samples, {10, true, {1, 5, 10, 20}, 0});
+  std::map<std::string, double> expected;
+  for (size_t begin = 0; begin < samples.size(); begin += 10) {
+    const std::vector<data::EvalSample> batch(samples.begin() + begin,
+                                              samples.begin() + std::min(samples.size(), begin + 10));
+    for (const auto& [name, value] : evaluate(model, batch, {10, true, {1, 5, 10, 20}, 0}).metrics)
+      expected[name] += value / 3;
+  }
+  expect_near(all.batch_means, expected);
+  EXPECT_NE(all.batch_means.at("Recall@20"), all.metrics.at("Recall@20"));  // the last batch weighs more
+  // One batch holding every user: the two averages agree.
+  const EvalResult one = evaluate(model, samples, {64, true, {1, 5, 10, 20}, 0});
+  expect_near(one.batch_means, one.metrics);
+}
+
 }  // namespace
 }  // namespace lrec::lrurec

@@ -67,7 +67,7 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
     EXPECT_EQ(got[i].first, want[i].first);
     EXPECT_EQ(got[i].second, want[i].second) << "loss differs at step " << want[i].first;
   }
-  // Both runs exported candidates, and tested the same best model: the same metrics.
+  // Both runs exported candidates, and tested the same best model: the same metrics, both averages.
   EXPECT_TRUE(fs::exists(dir / "resumed" / "candidates.safetensors"));
   const auto metrics = [&](const char* run) {
     return nlohmann::json::parse(read_file(dir / run / "test_metrics.json"));
@@ -76,6 +76,9 @@ TEST(TrainLrurec, ResumeContinuesTheSameRun) {
   EXPECT_EQ(a["best_step"], b["best_step"]);
   EXPECT_EQ(a["test"], b["test"]);
   EXPECT_EQ(a["test"].size(), 15u);  // Recall, NDCG and MRR at 1, 5, 10, 20, 50
+  EXPECT_EQ(a["batch_means"]["batch_size"], 64);
+  EXPECT_EQ(a["batch_means"]["test"], b["batch_means"]["test"]);
+  EXPECT_EQ(a["batch_means"]["test"].size(), 15u);
 }
 
 // A stop between two lines of train.jsonl (step 12, a line every 5 steps): the resumed run's line at step
