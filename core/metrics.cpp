@@ -67,10 +67,9 @@ void BatchMeanMetrics::add_batch(const at::Tensor& ranks) {
 }
 
 std::map<std::string, double> BatchMeanMetrics::result() const {
-  std::map<std::string, double> out = RankingMetrics(ks_).result();  // every key, 0 without batches
-  for (auto& [name, value] : out) {
-    if (batches_ > 0) value = sum_.at(name) / static_cast<double>(batches_);
-  }
+  if (batches_ == 0) return RankingMetrics(ks_).result();  // every key, 0
+  std::map<std::string, double> out = sum_;
+  for (auto& [name, value] : out) value /= static_cast<double>(batches_);
   return out;
 }
 

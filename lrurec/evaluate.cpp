@@ -40,7 +40,7 @@ EvalResult evaluate(LRURec& model, const std::vector<data::EvalSample>& samples,
     if (options.mask_history) scores.scatter_(1, tokens, -1e9);                 // items in the input window
     scores.select(1, 0).fill_(-1e9);                                            // padding is no item
     const at::Tensor batch_targets = targets.slice(0, begin, end).to(device, at::kLong);
-    const at::Tensor ranks = target_ranks(scores, batch_targets);  // [b]
+    const at::Tensor ranks = target_ranks(scores, batch_targets).cpu();  // [b], copied off the device once
     metrics.add(ranks);
     batch_means.add_batch(ranks);
     if (options.top_k > 0) {

@@ -56,7 +56,7 @@ Reference reference(LRURec& model, const std::vector<data::EvalSample>& samples,
   return ref;
 }
 
-LRURec trained_looking_model() {
+LRURec random_model() {
   at::manual_seed(5);
   ModelConfig cfg;
   cfg.hidden = 16;
@@ -71,7 +71,7 @@ void expect_near(const std::map<std::string, double>& a, const std::map<std::str
 }
 
 TEST(Evaluate, EqualsAPerUserLoopAtAnyBatchSize) {
-  LRURec model = trained_looking_model();
+  LRURec model = random_model();
   const auto samples = make_samples(23);
   for (const bool mask : {true, false}) {
     const Reference ref = reference(model, samples, mask, 5);
@@ -89,7 +89,7 @@ TEST(Evaluate, EqualsAPerUserLoopAtAnyBatchSize) {
 }
 
 TEST(Evaluate, BatchMeansAverageEachBatchsExactMean) {
-  LRURec model = trained_looking_model();
+  LRURec model = random_model();
   const auto samples = make_samples(23);  // batches of 10, 10 and 3
   const EvalResult all = evaluate(model, samples, {10, true, {1, 5, 10, 20}, 0});
   std::map<std::string, double> expected;
