@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/amx_cpu.h"
+
 namespace lrec::bf16 {
 
 bool cpu_has_avx512() {
@@ -62,12 +64,22 @@ LREC_AVX512_BF16 void gemm_rows(int64_t n, int64_t k, const uint16_t* a, int64_t
 
 }  // namespace
 
-LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                                const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+LREC_AVX512_BF16 void gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
+                                       const uint16_t* b, int64_t ldb, float* c, int64_t ldc,
+                                       bool accumulate) {
   int64_t i = 0;
   for (; i + 8 <= m; i += 8) gemm_rows<8>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
   for (; i + 4 <= m; i += 4) gemm_rows<4>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
   for (; i < m; ++i) gemm_rows<1>(n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+}
+
+void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (k % 32 == 0 && amx::cpu_has_amx_bf16()) {
+    amx::gemm_bf16_amx(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  } else {
+    gemm_bf16_avx512(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  }
 }
 
 }  // namespace lrec::bf16

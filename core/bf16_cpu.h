@@ -38,9 +38,15 @@ bool cpu_has_avx2_fma();
 
 // ---- C[M, N] (= or +=) A[M, K] · B --------------------------------------------------------------------
 // A: bf16, row-major, row stride lda. B: bf16 in VNNI pairs, B[k][n] at b[(k / 2) * 2 * ldb + 2 * n + k % 2].
-// C: fp32, row stride ldc. N % 16 == 0 and K even. One vdpbf16ps adds two products per fp32 lane.
-LREC_AVX512_BF16 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                                const uint16_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+// C: fp32, row stride ldc. N % 16 == 0 and K even. Runs on AMX (core/amx_cpu) where the CPU has it and
+// K % 32 == 0, else gemm_bf16_avx512.
+void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate);
+
+// The same on AVX512-BF16: one vdpbf16ps adds two products per fp32 lane.
+LREC_AVX512_BF16 void gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
+                                       const uint16_t* b, int64_t ldb, float* c, int64_t ldc,
+                                       bool accumulate);
 
 // ---- elementwise pieces ---------------------------------------------------------------------------------
 // The lanes of columns [c, c + 16) that lie below n: the mask for a 16-wide step over a row of n columns.
