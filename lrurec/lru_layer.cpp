@@ -50,10 +50,12 @@ at::Tensor LruLayerImpl::lambda() const {
 
 at::Tensor LruLayerImpl::input_projection(const at::Tensor& x) const {
   // x is real, so B x + b = (B_re x + b_re) + i (B_im x + b_im): one real linear map to [re | im].
-  const at::Tensor gamma = at::exp(gamma_log);  // [N]
-  const at::Tensor bu = linear(x, at::cat({in_weight_real, in_weight_imag}),
-                               at::cat({in_bias_real, in_bias_imag}), bf16_matmul_);
-  return bu * at::cat({gamma, gamma});  // [..., 2N]
+  // γ ⊙ (B x + b) = (γ ⊙ B) x + γ ⊙ b: scaling the [2N, d] weight rows costs 2N·d products instead of
+  // P·2N, and backward gets dγ from the small weight gradient instead of a [P, 2N] product and sum.
+  const at::Tensor gamma = at::exp(gamma_log).repeat({2});  // [2N]: the same γ for re and im
+  const at::Tensor weight = at::cat({in_weight_real, in_weight_imag}) * gamma.unsqueeze(1);  // [2N, d]
+  const at::Tensor bias = at::cat({in_bias_real, in_bias_imag}) * gamma;                     // [2N]
+  return linear(x, weight, bias, bf16_matmul_);                                              // [..., 2N]
 }
 
 at::Tensor LruLayerImpl::output_projection(const at::Tensor& h) const {
